@@ -1,0 +1,37 @@
+"""A generic explicit-state model checker for specs written in plain Python.
+
+A spec (:class:`Spec`) offers initial states, enabled actions and next states, with named
+:func:`always` and :func:`sometimes` properties; :func:`check` explores every reachable state
+breadth-first, so every counterexample it reports is a shortest one.  This package never
+imports a particular spec.
+
+>>> from model_check import Spec, always, check
+>>> class Toggle(Spec):
+...     def init_states(self): return [False]
+...     def actions(self, s): return ["toggle"]
+...     def next_state(self, s, a): return not s
+...     def properties(self): return [always("bool", lambda s: isinstance(s, bool))]
+>>> check(Toggle()).summary().split()[:5]
+['Done.', 'verdict=ok', 'property=-', 'states=2', 'transitions=2']
+"""
+
+from .checker import DEFAULT_MAX_STATES, Discovery, Result, StateLimitError, Step, check, validate_spec
+from .spec import (
+    Action,
+    ModelCheckError,
+    Parameter,
+    ParameterError,
+    Property,
+    Spec,
+    SpecError,
+    State,
+    always,
+    instantiate,
+    sometimes,
+)
+
+__all__ = [
+    "Action", "DEFAULT_MAX_STATES", "Discovery", "ModelCheckError", "Parameter",
+    "ParameterError", "Property", "Result", "Spec", "SpecError", "State", "StateLimitError",
+    "Step", "always", "check", "instantiate", "sometimes", "validate_spec",
+]

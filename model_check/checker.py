@@ -1,0 +1,472 @@
+"""Breadth-first explicit-state search: every interleaving, shortest counterexamples.
+
+The search keeps one dict (state -> index) and three parallel lists (state, parent index,
+action that reached it).  Breadth-first order means the first time a state is reached is by
+a shortest path, so following parent links back from any state gives a shortest trace.
+
+Like stateright, the search does not stop at the first violation: it records the first
+(shortest) discovery of every property and stops when every ``always`` property has a
+counterexample, every ``sometimes`` property has been hit and (if checked) a deadlock has
+been found, or when the reachable states are exhausted.  The order of actions is the
+spec's, so every figure (states, transitions, depth, traces) is deterministic.
+
+Before the search, a validation pass explores the first ``validate`` states the slow way,
+calling every function twice, so a malformed spec is rejected with a precise message
+before the fast loop starts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+import time
+from collections.abc import Callable, Sequence
+from typing import Any, TextIO
+
+from .spec import Action, ModelCheckError, Property, Spec, SpecError, State
+
+#: Default bound of :func:`check`'s ``max_states`` from the command line.
+DEFAULT_MAX_STATES = 20_000_000
+
+
+class StateLimitError(ModelCheckError):
+    """The search reached ``max_states`` before it finished."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Step:
+    """One step of a trace: the action taken (None for the initial state) and the state after."""
+
+    action: Action | None
+    state: State
+
+
+@dataclasses.dataclass(frozen=True)
+class Discovery:
+    """A property violation (or deadlock), with a shortest trace leading to it.
+
+    ``kind`` is ``"always"`` (the last state of ``trace`` breaks the invariant),
+    ``"sometimes"`` (no reachable state satisfies it; ``trace`` is empty) or
+    ``"deadlock"`` (the last state of ``trace`` enables no action and is not done).
+    """
+
+    property: str
+    kind: str
+    trace: tuple[Step, ...]
+
+    @property
+    def length(self) -> int:
+        """Number of actions in the trace."""
+        return max(len(self.trace) - 1, 0)
+
+
+@dataclasses.dataclass
+class Result:
+    """The outcome of :func:`check`.
+
+    ``verdict`` is ``"ok"``, ``"violation"`` (an ``always`` property fails, or a
+    ``sometimes`` property is never hit) or ``"deadlock"``.  ``property`` names the first
+    violated property in declaration order (``"deadlock"`` for a deadlock, None when ok).
+    ``states`` counts distinct reachable states explored, ``transitions`` every
+    (state, action) pair generated, ``depth`` the largest number of steps on a shortest path
+    from an initial state.  ``complete`` says the whole reachable space was explored.
+    """
+
+    spec: Spec
+    verdict: str
+    property: str | None
+    discoveries: list[Discovery]
+    states: int
+    transitions: int
+    depth: int
+    seconds: float
+    complete: bool
+    hits: dict[str, bool]
+    edges: list[tuple[int, int, Action]] | None
+    state_list: list[State]
+    initial: int
+
+    @property
+    def primary(self) -> Discovery | None:
+        """The discovery named by ``property``."""
+        for d in self.discoveries:
+            if d.property == self.property:
+                return d
+        return None
+
+    def summary(self) -> str:
+        """The fixed one-line summary, e.g.
+        ``Done. verdict=ok property=- states=12 transitions=20 depth=4 sec=0.001``."""
+        return (
+            f"Done. verdict={self.verdict} property={self.property or '-'} "
+            f"states={self.states} transitions={self.transitions} depth={self.depth} "
+            f"sec={self.seconds:.3f}"
+        )
+
+    def graph(self) -> Any:
+        """The explored state graph as a ``networkx.DiGraph`` (needs ``keep_graph=True``).
+
+        Nodes are the states themselves, with attributes ``index`` and ``init``; each edge
+        carries ``actions``, the list of actions leading from its source to its target.
+        """
+        from .graph import to_networkx
+
+        return to_networkx(self)
+
+
+ProgressFn = Callable[[int, int, int, float], None]
+
+
+def _stderr_progress(stream: TextIO) -> ProgressFn:
+    def report(states: int, transitions: int, depth: int, seconds: float) -> None:
+        rate = states / seconds if seconds else 0.0
+        print(
+            f"progress: states={states} transitions={transitions} depth={depth} "
+            f"sec={seconds:.1f} states/s={rate:,.0f}",
+            file=stream,
+            flush=True,
+        )
+
+    return report
+
+
+def check(
+    spec: Spec,
+    *,
+    deadlock: bool = True,
+    properties: Sequence[str] | None = None,
+    max_states: int | None = None,
+    keep_graph: bool = False,
+    validate: int = 1000,
+    progress: ProgressFn | bool = False,
+    progress_after: float = 1.5,
+) -> Result:
+    """Explore every reachable state of ``spec`` breadth-first and check its properties.
+
+    Parameters
+    ----------
+    spec : Spec
+        The instantiated spec.
+    deadlock : bool
+        Report reachable states with no enabled action that ``spec.is_done`` rejects.
+    properties : sequence of str, optional
+        Check only these properties (default: all).  Unknown names raise SpecError.
+    max_states : int, optional
+        Raise :class:`StateLimitError` once more distinct states than this are found.
+    keep_graph : bool
+        Keep every edge so :meth:`Result.graph` can build the state graph.
+    validate : int
+        How many states the validation pass explores the slow way (0 disables it).
+    progress : bool or callable
+        Report progress (to stderr if True) when the search runs longer than
+        ``progress_after`` seconds, then about every second.
+
+    Examples
+    --------
+    >>> from model_check.spec import Spec, always
+    >>> class Coin(Spec):
+    ...     def init_states(self): return ["start"]
+    ...     def actions(self, s): return ["heads", "tails"] if s == "start" else []
+    ...     def next_state(self, s, a): return a
+    ...     def properties(self): return [always("not_tails", lambda s: s != "tails")]
+    ...     def is_done(self, s): return s != "start"
+    >>> r = check(Coin())
+    >>> r.verdict, r.property, r.states, [str(step.action) for step in r.primary.trace]
+    ('violation', 'not_tails', 3, ['None', 'tails'])
+    """
+    props = _select_properties(spec, properties)
+    if validate:
+        validate_spec(spec, props, limit=validate)
+    report = _stderr_progress(sys.stderr) if progress is True else progress or None
+    return _search(spec, props, deadlock, max_states, keep_graph, report, progress_after)
+
+
+def _select_properties(spec: Spec, names: Sequence[str] | None) -> list[Property]:
+    props = list(spec.properties())
+    seen: set[str] = set()
+    for p in props:
+        if not isinstance(p, Property):
+            raise SpecError(f"{spec.title}: properties() returned {p!r}, not a Property")
+        if p.kind not in ("always", "sometimes"):
+            raise SpecError(
+                f"{spec.title}: property {p.name!r} has kind {p.kind!r}; valid: always, sometimes"
+            )
+        if p.name in seen or p.name == "deadlock":
+            raise SpecError(f"{spec.title}: property name {p.name!r} is used twice or reserved")
+        seen.add(p.name)
+    if names is None:
+        return props
+    valid = ", ".join(p.name for p in props) or "(none)"
+    for name in names:
+        if name not in seen:
+            raise SpecError(f"{spec.title}: unknown property {name!r}; valid properties: {valid}")
+    return [p for p in props if p.name in set(names)]
+
+
+def _show(state: Any, limit: int = 300) -> str:
+    text = repr(state)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def validate_spec(spec: Spec, props: Sequence[Property], limit: int = 1000) -> None:
+    """Explore up to ``limit`` states calling every spec function twice; raise SpecError on
+    an unhashable state, a nondeterministic ``actions``/``next_state``/``successors``, an
+    exception in any of them or in a property, or no initial state."""
+    title = spec.title
+    try:
+        first = list(spec.init_states())
+        again = list(spec.init_states())
+    except Exception as exc:
+        raise SpecError(f"{title}: init_states() raised {exc!r}") from exc
+    if not first:
+        raise SpecError(f"{title}: init_states() returned no state")
+    if first != again:
+        raise SpecError(f"{title}: init_states() differs between two calls: {first!r} vs {again!r}")
+    own_successors = type(spec).successors is not Spec.successors
+    seen: set[Any] = set()
+    queue: list[Any] = []
+    for s in first:
+        _hashable(title, s, "an initial state")
+        if s not in seen:
+            seen.add(s)
+            queue.append(s)
+    for s in queue:
+        if len(seen) >= limit:
+            break
+        for p in props:
+            try:
+                p.predicate(s)
+            except Exception as exc:
+                raise SpecError(
+                    f"{title}: property {p.name!r} raised {exc!r} in state {_show(s)}"
+                ) from exc
+        try:
+            spec.fields(s)
+        except Exception as exc:
+            raise SpecError(f"{title}: fields() raised {exc!r} in state {_show(s)}") from exc
+        try:
+            acts = list(spec.actions(s))
+            acts2 = list(spec.actions(s))
+        except Exception as exc:
+            raise SpecError(f"{title}: actions() raised {exc!r} in state {_show(s)}") from exc
+        if acts != acts2:
+            raise SpecError(
+                f"{title}: actions() differs between two calls on the same state {_show(s)}: "
+                f"first {acts!r}, then {acts2!r}; actions must be a deterministic function of "
+                "the state"
+            )
+        pairs = []
+        for a in acts:
+            t1 = _next(spec, s, a)
+            t2 = _next(spec, s, a)
+            _hashable(title, t1, f"the state after action {a!r} from {_show(s)}")
+            if t1 != t2:
+                raise SpecError(
+                    f"{title}: next_state() differs between two calls with action {a!r} "
+                    f"in state {_show(s)}: {_show(t1)} vs {_show(t2)}"
+                )
+            pairs.append((a, t1))
+        if own_successors:
+            try:
+                fast = list(spec.successors(s))
+            except Exception as exc:
+                raise SpecError(f"{title}: successors() raised {exc!r} in state {_show(s)}") from exc
+            if fast != pairs:
+                raise SpecError(
+                    f"{title}: successors() disagrees with actions()/next_state() in state "
+                    f"{_show(s)}: {_show(fast)} vs {_show(pairs)}"
+                )
+        for _, t in pairs:
+            if t not in seen:
+                seen.add(t)
+                queue.append(t)
+
+
+def _hashable(title: str, state: Any, where: str) -> None:
+    try:
+        hash(state)
+    except TypeError as exc:
+        raise SpecError(
+            f"{title}: {where} is not hashable ({exc}); states must be immutable, e.g. "
+            f"tuples or frozen dataclasses: {_show(state)}"
+        ) from None
+
+
+def _next(spec: Spec, state: Any, action: Any) -> Any:
+    try:
+        return spec.next_state(state, action)
+    except Exception as exc:
+        raise SpecError(
+            f"{spec.title}: next_state() raised {exc!r} for action {action!r} "
+            f"in state {_show(state)}"
+        ) from exc
+
+
+def _diagnose(spec: Spec, state: Any, exc: BaseException) -> SpecError:
+    """Turn an exception from the fast loop into a SpecError naming the state and action."""
+    try:
+        acts = list(spec.actions(state))
+    except Exception as inner:
+        return SpecError(f"{spec.title}: actions() raised {inner!r} in state {_show(state)}")
+    for a in acts:
+        try:
+            t = spec.next_state(state, a)
+        except Exception as inner:
+            return SpecError(
+                f"{spec.title}: next_state() raised {inner!r} for action {a!r} "
+                f"in state {_show(state)}"
+            )
+        try:
+            hash(t)
+        except TypeError as inner:
+            return SpecError(
+                f"{spec.title}: the state after action {a!r} is not hashable ({inner}); "
+                f"states must be immutable: {_show(t)}"
+            )
+    return SpecError(f"{spec.title}: the search failed in state {_show(state)}: {exc!r}")
+
+
+def _search(
+    spec: Spec,
+    props: list[Property],
+    check_deadlock: bool,
+    max_states: int | None,
+    keep_graph: bool,
+    report: ProgressFn | None,
+    progress_after: float,
+) -> Result:
+    start = time.perf_counter()
+    successors = spec.successors
+    is_done = spec.is_done
+    index: dict[Any, int] = {}
+    states: list[Any] = []
+    parent: list[int] = []
+    via: list[Any] = []
+    edges: list[tuple[int, int, Any]] | None = [] if keep_graph else None
+    found: dict[str, tuple[str, int]] = {}  # property -> (kind, state index)
+    always_left = [(p.name, p.predicate) for p in props if p.kind == "always"]
+    sometimes_left = [(p.name, p.predicate) for p in props if p.kind == "sometimes"]
+    limit = max_states if max_states is not None else float("inf")
+
+    def note_new(j: int, t: Any) -> None:
+        # Check properties of a newly discovered state (rare path after the first hits).
+        for name, pred in always_left:
+            if not pred(t):
+                found[name] = ("always", j)
+        for name, pred in sometimes_left:
+            if pred(t):
+                found[name] = ("sometimes-hit", j)
+        always_left[:] = [(n, p) for n, p in always_left if n not in found]
+        sometimes_left[:] = [(n, p) for n, p in sometimes_left if n not in found]
+
+    def everything_found() -> bool:
+        return not always_left and not sometimes_left and (not check_deadlock or "deadlock" in found)
+
+    for s in spec.init_states():
+        if s not in index:
+            index[s] = len(states)
+            states.append(s)
+            parent.append(-1)
+            via.append(None)
+            note_new(index[s], s)
+    initial = len(states)
+    frontier = list(range(initial))
+    transitions = 0
+    depth = 0
+    next_report = start + progress_after
+    complete = True
+    i = -1
+    try:
+        while frontier and not everything_found():
+            successor_level: list[int] = []
+            for i in frontier:
+                s = states[i]
+                succ = successors(s)
+                if not succ:
+                    if check_deadlock and "deadlock" not in found and not is_done(s):
+                        found["deadlock"] = ("deadlock", i)
+                    continue
+                transitions += len(succ)
+                for a, t in succ:
+                    n = len(states)
+                    j = index.setdefault(t, n)
+                    if j == n:
+                        states.append(t)
+                        parent.append(i)
+                        via.append(a)
+                        successor_level.append(j)
+                        if always_left:
+                            for name, pred in always_left:
+                                if not pred(t):
+                                    note_new(j, t)
+                                    break
+                        if sometimes_left:
+                            for name, pred in sometimes_left:
+                                if pred(t):
+                                    note_new(j, t)
+                                    break
+                    if edges is not None:
+                        edges.append((i, j, a))
+                if len(states) > limit:
+                    raise StateLimitError(
+                        f"{spec.title}: state limit reached: more than {max_states} states "
+                        f"({transitions} transitions, depth {depth + 1}) without finishing; "
+                        "raise --max-states or check smaller parameters"
+                    )
+                if report is not None and (i & 1023) == 0:
+                    now = time.perf_counter()
+                    if now >= next_report:
+                        report(len(states), transitions, depth, now - start)
+                        next_report = now + 1.0
+            if successor_level:
+                depth += 1
+            frontier = successor_level
+        if frontier:
+            complete = False
+    except ModelCheckError:
+        raise
+    except Exception as exc:
+        raise _diagnose(spec, states[i] if i >= 0 else None, exc) from exc
+    seconds = time.perf_counter() - start
+
+    def trace(j: int) -> tuple[Step, ...]:
+        steps = []
+        while j >= 0:
+            steps.append(Step(via[j], states[j]))
+            j = parent[j]
+        return tuple(reversed(steps))
+
+    discoveries: list[Discovery] = []
+    hits = {p.name: False for p in props if p.kind == "sometimes"}
+    for p in props:
+        kind_at = found.get(p.name)
+        if p.kind == "always" and kind_at is not None:
+            discoveries.append(Discovery(p.name, "always", trace(kind_at[1])))
+        elif p.kind == "sometimes":
+            hits[p.name] = kind_at is not None
+            if kind_at is None and complete:
+                discoveries.append(Discovery(p.name, "sometimes", ()))
+    if "deadlock" in found:
+        discoveries.append(Discovery("deadlock", "deadlock", trace(found["deadlock"][1])))
+    if any(d.kind != "deadlock" for d in discoveries):
+        verdict = "violation"
+        primary: str | None = next(d.property for d in discoveries if d.kind != "deadlock")
+    elif discoveries:
+        verdict, primary = "deadlock", "deadlock"
+    else:
+        verdict, primary = "ok", None
+    return Result(
+        spec=spec,
+        verdict=verdict,
+        property=primary,
+        discoveries=discoveries,
+        states=len(states),
+        transitions=transitions,
+        depth=depth,
+        seconds=seconds,
+        complete=complete,
+        hits=hits,
+        edges=edges,
+        state_list=states,
+        initial=initial,
+    )

@@ -1,0 +1,184 @@
+"""PAUSE-UPDATE: the benchmark spec of ``shared/BENCH.md``, encoded exactly as written.
+
+It is a deliberately coarse abstraction used only to compare checkers on one identical state
+space; the project's spec is :mod:`spec.protocol`.  One transition per line of BENCH.md, in
+that order; the state is a flat tuple of ints and bools so the successor function stays lean:
+
+``(is_pause, c_held, writer, ww, readers, inflight, applying, p, ctl1, ctl2, c[0], ..., c[G-1])``
+
+``ctl1`` is an index into :data:`CTL1`; each ``c[i]`` an index into :data:`CLIENT`.
+
+>>> from model_check import check
+>>> r = check(PAUSE_UPDATE_PRE_FIX(clients=1))
+>>> r.verdict, r.property, r.primary.length
+('violation', 'no_overlap', 6)
+>>> [PAUSE_UPDATE_PRE_FIX().format_action(s.action) for s in r.primary.trace[1:]]
+['ctl1_pause', 'ctl1_drain', 'ctl1_update_begin', 'ctl2_resume', 'gate[0]', 'read_acquire[0]']
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from model_check import Parameter, Property, Spec, always
+
+CTL1 = ("P0", "DRAIN", "U0", "WWAIT", "APPLY", "R0", "DONE")
+P0, DRAIN, U0, WWAIT, APPLY, R0, DONE = range(7)
+CLIENT = ("IDLE", "GATED", "FWD")
+IDLE, GATED, FWD = range(3)
+FIELDS = ("is_pause", "c_held", "writer", "ww", "readers", "inflight", "applying", "p",
+          "ctl1", "ctl2")
+IS_PAUSE, C_HELD, WRITER, WW, READERS, INFLIGHT, APPLYING, PFLAG, C1, C2 = range(10)
+BASE = len(FIELDS)
+
+
+class PauseUpdate(Spec):
+    """PAUSE-UPDATE with G clients, scenario A (controller 1 only) or B (with controller 2).
+
+    Subclasses choose ``post_fix``: the one definition, ``ctl1_update_begin``, differs.
+    """
+
+    name = "PAUSE_UPDATE"
+    post_fix: ClassVar[bool] = False
+    parameters = (
+        Parameter("clients", 2, "number of clients G", minimum=1, maximum=16),
+        Parameter("scenario", "B", "A: controller 1 only; B: with controller 2",
+                  choices=("A", "B")),
+    )
+
+    def __init__(self, **params: Any) -> None:
+        super().__init__(**params)
+        self.g = self.params["clients"]
+        self.b = self.params["scenario"] == "B"
+        self._client_actions = [
+            (f"gate[{i}]", f"read_acquire[{i}]", f"forward_end_read_release[{i}]")
+            for i in range(self.g)
+        ]
+
+    def init_states(self) -> list[tuple[Any, ...]]:
+        ctl2 = 0 if self.b else 1
+        return [(False, False, False, 0, 0, 0, False, False, P0, ctl2) + (IDLE,) * self.g]
+
+    def properties(self) -> list[Property]:
+        return [always("no_overlap", lambda s: not (s[APPLYING] and s[READERS] > 0),
+                       "never an update applying while readers are active")]
+
+    def fields(self, s: tuple[Any, ...]) -> dict[str, Any]:
+        out = dict(zip(FIELDS, s))
+        out["ctl1"] = CTL1[s[C1]]
+        for i in range(self.g):
+            out[f"c[{i}]"] = CLIENT[s[BASE + i]]
+        return out
+
+    def actions(self, s: tuple[Any, ...]) -> list[str]:
+        return [a for a, _ in self.successors(s)]
+
+    def next_state(self, s: tuple[Any, ...], action: str) -> tuple[Any, ...]:
+        for a, t in self.successors(s):
+            if a == action:
+                return t
+        raise ValueError(f"action {action!r} is not enabled in {s!r}")
+
+    def successors(self, s: tuple[Any, ...]) -> list[tuple[str, tuple[Any, ...]]]:
+        out = []
+        is_pause, c_held, writer, ww, readers = s[0], s[1], s[2], s[3], s[4]
+        ctl1 = s[C1]
+        # Controller 1
+        if ctl1 == P0:
+            if not c_held:
+                out.append(("ctl1_pause", (True,) + s[1:C1] + (DRAIN,) + s[C2:]))
+            if self.b:
+                out.append(("ctl1_skip_pause", s[:C1] + (U0,) + s[C2:]))
+        elif ctl1 == DRAIN:
+            if s[INFLIGHT] == 0:
+                out.append(("ctl1_drain", s[:C1] + (U0,) + s[C2:]))
+        elif ctl1 == U0:
+            if not c_held:
+                out.append(("ctl1_update_begin", self.update_begin(s)))
+        elif ctl1 == WWAIT:
+            if not writer and readers == 0:
+                t = list(s)
+                t[WW] -= 1
+                t[WRITER] = t[APPLYING] = True
+                t[C1] = APPLY
+                out.append(("ctl1_write_acquire", tuple(t)))
+        elif ctl1 == APPLY:
+            t = list(s)
+            t[APPLYING] = False
+            if s[PFLAG]:
+                if self.post_fix:
+                    t[C_HELD] = False
+            else:
+                t[WRITER] = False
+            t[PFLAG] = False
+            t[C1] = R0
+            out.append(("ctl1_apply_end", tuple(t)))
+        elif ctl1 == R0:
+            if not c_held:
+                out.append(("ctl1_resume", (False,) + s[1:C1] + (DONE,) + s[C2:]))
+        # Controller 2
+        if s[C2] == 0 and not c_held:
+            out.append(("ctl2_resume", (False,) + s[1:C2] + (1,) + s[C2 + 1:]))
+        # Clients
+        for i, (gate, read, release) in enumerate(self._client_actions):
+            k = BASE + i
+            c = s[k]
+            if c == IDLE:
+                if not c_held and not is_pause:
+                    t = list(s)
+                    t[INFLIGHT] += 1
+                    t[k] = GATED
+                    out.append((gate, tuple(t)))
+            elif c == GATED:
+                if not writer and ww == 0:
+                    t = list(s)
+                    t[READERS] += 1
+                    t[k] = FWD
+                    out.append((read, tuple(t)))
+            else:
+                t = list(s)
+                t[READERS] -= 1
+                t[INFLIGHT] -= 1
+                t[k] = IDLE
+                out.append((release, tuple(t)))
+        return out
+
+    def update_begin(self, s: tuple[Any, ...]) -> tuple[Any, ...]:
+        """``ctl1_update_begin``: the one definition the variants differ in."""
+        raise NotImplementedError
+
+
+class PauseUpdatePreFix(PauseUpdate):
+    name = "PAUSE_UPDATE_PRE_FIX"
+
+    def update_begin(self, s: tuple[Any, ...]) -> tuple[Any, ...]:
+        # p := is_pause; the condition's lock is NOT held across the apply.
+        t = list(s)
+        t[PFLAG] = s[IS_PAUSE]
+        if s[IS_PAUSE]:
+            t[APPLYING] = True
+            t[C1] = APPLY
+        else:
+            t[WW] += 1
+            t[C1] = WWAIT
+        return tuple(t)
+
+
+class PauseUpdatePostFix(PauseUpdate):
+    name = "PAUSE_UPDATE_POST_FIX"
+    post_fix = True
+
+    def update_begin(self, s: tuple[Any, ...]) -> tuple[Any, ...]:
+        # if is_pause: keep the condition's lock (c_held) until apply_end.
+        t = list(s)
+        if s[IS_PAUSE]:
+            t[C_HELD] = t[PFLAG] = t[APPLYING] = True
+            t[C1] = APPLY
+        else:
+            t[WW] += 1
+            t[C1] = WWAIT
+        return tuple(t)
+
+
+PAUSE_UPDATE_PRE_FIX = PauseUpdatePreFix
+PAUSE_UPDATE_POST_FIX = PauseUpdatePostFix
