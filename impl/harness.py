@@ -1,0 +1,326 @@
+"""Run a spec scenario on the real engine, step by step, and read it back as a spec state.
+
+A :class:`Harness` builds, on a :class:`~impl.controlled.ControlledLoop`, one task per
+process of the spec (same names: ``pauser``, ``continuer``, ``upd0``, ``ctl``, ``gen0``,
+``sched``, ``reply``), each running the same program of calls against one engine of the
+same variant.  Then:
+
+* :meth:`Harness.abstract` maps the running engine onto a :class:`spec.protocol.State`,
+  read from the real objects: the locks' owners and waiter queues, the RWLock's counters,
+  the scheduler's inbox, requests and version, the reply queue, and each task's step label
+  (named by the engine at its await points, refined by what the task waits on);
+* :meth:`Harness.step` runs one task to its next suspension;
+* :meth:`Harness.replay` plays a checker trace (``python -m model_check ... --json``) and
+  stops, saying why, at the first step the engine cannot take or takes differently.
+
+>>> h = Harness("PRE_FIX", scenario="rl-loop", requests=1)
+>>> h.enabled()
+['ctl', 'gen0']
+>>> h.step("ctl"); h.label("ctl"), h.abstract().P
+('upd.start', True)
+>>> h.close()
+"""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from model_check.report import jsonable
+from spec import labels as L
+from spec.protocol import NOBODY, VARIANTS, ProtocolSpec, State
+
+from .controlled import ControlError, ControlledLoop, set_label
+from .engine import ENGINES, Engine, Generation, Request, Update, UpdateReply
+from .weights import perturbed
+
+#: The update entry point each variant's harness calls (as upstream: the disk path is DISK).
+UPDATE_KIND = {"PRE_FIX": "distributed", "POST_FIX": "tensor", "IPC_BEFORE_22290": "ipc",
+               "DISK": "disk"}
+
+# (label the engine named, what the task waits on) -> (label while waiting, label once handed over)
+_REFINE: dict[tuple[str, str], tuple[str, str]] = {
+    (L.GEN_GATE_ACQUIRE, "CL"): (L.GEN_GATE_ACQUIRE, L.GEN_GATE_LOCKED),
+    (L.GEN_GATE_ACQUIRE, "CW"): (L.GEN_GATE_WAIT, L.GEN_GATE_NOTIFIED),
+    (L.GEN_READ_ACQUIRE, "RL"): (L.GEN_READ_ACQUIRE, L.GEN_READ_LOCKED),
+    (L.GEN_READ_ACQUIRE, "RCW"): (L.GEN_READ_WAIT, L.GEN_READ_NOTIFIED),
+    (L.GEN_RUN, "reply"): (L.GEN_RUN, L.GEN_FINISHED),
+    (L.GEN_RELEASE_ACQUIRE, "RL"): (L.GEN_RELEASE_ACQUIRE, L.GEN_RELEASE_LOCKED),
+    (L.UPD_CHECK_ACQUIRE, "CL"): (L.UPD_CHECK_ACQUIRE, L.UPD_CHECK_LOCKED),
+    (L.UPD_WRITE_ACQUIRE, "RL"): (L.UPD_WRITE_ACQUIRE, L.UPD_WRITE_LOCKED),
+    (L.UPD_WRITE_ACQUIRE, "RL again"): (L.UPD_WRITE_REACQUIRE, L.UPD_WRITE_RECHECK),
+    (L.UPD_WRITE_ACQUIRE, "RCW"): (L.UPD_WRITE_WAIT, L.UPD_WRITE_NOTIFIED),
+    (L.UPD_REPLY_PAUSED, "reply"): (L.UPD_REPLY_PAUSED, L.UPD_REPLIED_PAUSED),
+    (L.UPD_REPLY_WRITER, "reply"): (L.UPD_REPLY_WRITER, L.UPD_REPLIED_WRITER),
+    (L.UPD_RELEASE_ACQUIRE, "RL"): (L.UPD_RELEASE_ACQUIRE, L.UPD_RELEASE_LOCKED),
+    (L.PAUSE_ACQUIRE, "CL"): (L.PAUSE_ACQUIRE, L.PAUSE_LOCKED),
+    (L.PAUSE_PROBE_ACQUIRE, "RL"): (L.PAUSE_PROBE_ACQUIRE, L.PAUSE_PROBE_LOCKED),
+    (L.PAUSE_SLEEP, "reply"): (L.PAUSE_SLEEP, L.PAUSE_SLEEP),
+    (L.CONT_ACQUIRE, "CL"): (L.CONT_ACQUIRE, L.CONT_LOCKED),
+    (L.SCHED_LOOP, "reply"): (L.SCHED_LOOP, L.SCHED_LOOP),
+    (L.REPLY_LOOP, "reply"): (L.REPLY_LOOP, L.REPLY_LOOP),
+}
+
+
+class ReplayDiverged(ControlError):
+    """The engine could not take a step of a trace, or took it differently.
+
+    ``step`` is the 1-based index of the trace step, ``action`` its ``(process, label)``.
+    """
+
+    def __init__(self, step: int, action: tuple[str, str], message: str) -> None:
+        super().__init__(f"step {step} ({action[0]} {action[1]}): {message}")
+        self.step = step
+        self.action = action
+
+
+class Harness:
+    """One engine of ``variant`` and one task per spec process, on a controlled loop.
+
+    ``params`` are the spec's parameters (``scenario``, ``requests``, ``updates``, ``mode``,
+    ``tokens``, ``pauses``, ``continues``).  ``engine`` may be given to test a modified
+    engine (a planted bug) against the variant's spec.
+    """
+
+    def __init__(self, variant: str, engine: Engine | None = None, seed: int = 0,
+                 **params: Any) -> None:
+        if variant not in VARIANTS:
+            raise ValueError(f"unknown variant {variant!r}; valid: {', '.join(VARIANTS)}")
+        self.variant = variant
+        self.spec: ProtocolSpec = VARIANTS[variant](**params)
+        self.engine = engine if engine is not None else ENGINES[variant](seed=seed)
+        self.kind = UPDATE_KIND[variant]
+        self.loop = ControlledLoop()
+        self.calls = [0] * len(self.spec.names)
+        self.results: dict[str, list[Any]] = {name: [] for name in self.spec.names}
+        self._initial = {k: t.clone() for k, t in self.engine.model.state_dict().items()}
+        self._tmp: tempfile.TemporaryDirectory[str] | None = None
+        e = self.engine
+        self.loop.name_object(e.is_pause_cond, "pause_cond")
+        self.loop.name_object(e.is_pause_cond._lock, "CL")
+        self.loop.name_object(e.rwlock.cond, "rw_cond")
+        self.loop.name_object(e.rwlock.lock, "RL")
+        self.loop.name_object(e.inbox_ready, "scheduler inbox")
+        self.loop.name_object(e.replies_ready, "reply queue")
+        self.tasks: list[asyncio.Task[Any]] = []
+        for pid, name in enumerate(self.spec.names):
+            if pid == self.spec.sched:
+                coro = e.scheduler_loop()
+            elif pid == self.spec.reply:
+                coro = e.reply_loop()
+            else:
+                coro = self._client(pid)
+            self.tasks.append(self.loop.spawn(coro, name))
+        self._pid = {task: pid for pid, task in enumerate(self.tasks)}
+        for daemon in ("sched", "reply"):  # boot: both block at once, nothing to do yet
+            self.loop.step(daemon)
+
+    # ------------------------------------------------------------------ the clients
+    async def _client(self, pid: int) -> None:
+        program = self.spec.programs[pid]
+        for k, call in enumerate(program):
+            if k:  # the next call starts in a step of its own, as in the spec
+                set_label(L.CALL_START[call])
+                await asyncio.sleep(0)
+            self.results[self.spec.names[pid]].append(await self._call(pid, k, call))
+            self.calls[pid] = k + 1
+
+    async def _call(self, pid: int, k: int, call: str) -> Generation | UpdateReply | None:
+        e, params = self.engine, self.spec.params
+        if call == "generate":
+            return await e.generate(prompt=pid % e.model.vocab, max_tokens=params["tokens"])
+        if call == "pause":
+            return await e.pause_generation(params["mode"])
+        if call == "continue":
+            return await e.continue_generation()
+        weights = self.payload(pid, k)
+        if self.kind == "tensor":
+            return await e.update_weights_from_tensor(weights)
+        if self.kind == "distributed":
+            return await e.update_weights_from_distributed(weights)
+        if self.kind == "ipc":
+            return await e.update_weights_from_ipc(weights)
+        if self._tmp is None:
+            self._tmp = tempfile.TemporaryDirectory(prefix="toctou-disk-")
+        path = Path(self._tmp.name) / f"update-{pid}-{k}.pt"
+        torch.save(weights, path)
+        return await e.update_weights_from_disk(path)
+
+    def payload(self, pid: int, k: int) -> dict[str, torch.Tensor]:
+        """The weights update ``k`` of process ``pid`` sends: distinct for every update."""
+        model = type(self.engine.model)(self.engine.model.vocab, self.engine.model.embed.embedding_dim)
+        model.load_state_dict(self._initial)
+        return perturbed(model, seed=1 + 97 * pid + k)
+
+    # ------------------------------------------------------------------ stepping
+    def enabled(self) -> list[str]:
+        """The processes that can take a step now (in spec process order)."""
+        ready = set(self.loop.runnable())
+        return [n for n in self.spec.names if n in ready]
+
+    def step(self, name: str) -> None:
+        """Run task ``name`` to its next suspension (NotRunnable if it cannot move)."""
+        self.loop.step(name)
+
+    def close(self) -> None:
+        self.loop.close()
+        if self._tmp is not None:
+            self._tmp.cleanup()
+
+    def __enter__(self) -> Harness:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ abstraction
+    def _waits_on(self, task: asyncio.Task[Any]) -> tuple[str, asyncio.Future[Any] | None]:
+        fut = task._fut_waiter  # type: ignore[attr-defined]
+        if fut is None:
+            return "", None
+        e = self.engine
+        for kind, waiters in (("CL", e.is_pause_cond._lock._waiters),
+                              ("CW", e.is_pause_cond._waiters),
+                              ("RL", e.rwlock.lock._waiters),
+                              ("RCW", e.rwlock.cond._waiters)):
+            if waiters and any(f is fut for f in waiters):
+                if kind == "RL" and task in e.rwlock.waiting_writers:
+                    return "RL again", fut
+                return kind, fut
+        return "reply", fut
+
+    def label(self, name: str) -> str:
+        """Process ``name``'s spec label, from the engine's label and what the task awaits."""
+        pid = self.spec.names.index(name)
+        task = self.tasks[pid]
+        if task.done():
+            return L.DONE
+        named = self.loop.label(name)
+        if named is None:  # not started yet: the first call's start
+            return L.CALL_START[self.spec.programs[pid][0]]
+        kind, fut = self._waits_on(task)
+        if fut is None:
+            return named
+        try:
+            waiting, handed = _REFINE[(named, kind)]
+        except KeyError:
+            raise ControlError(
+                f"{name}: no spec label for engine label {named!r} while waiting on {kind} "
+                f"({self.loop.blocked_on(name)})") from None
+        return handed if fut.done() else waiting
+
+    def _holder(self, lock: Any) -> int:
+        if lock.owner is not None:
+            return self._pid[lock.owner]
+        for fut in lock._waiters or ():
+            if fut.done() and not fut.cancelled():  # handed over; the task has not run yet
+                return self._by_future(fut)
+        return NOBODY
+
+    def _by_future(self, fut: asyncio.Future[Any]) -> int:
+        for pid, task in enumerate(self.tasks):
+            if task._fut_waiter is fut:  # type: ignore[attr-defined]
+                return pid
+        raise ControlError(f"no task waits on {fut!r}")
+
+    def _queued(self, waiters: Any, sort: bool = False) -> tuple[int, ...]:
+        pids = tuple(self._by_future(f) for f in waiters or () if not f.done())
+        return tuple(sorted(pids)) if sort else pids
+
+    def _req(self, req: Request) -> tuple[int, int, int]:
+        return (self._pid[req.owner], len(req.tokens), -1 if req.seen is None else req.seen[0])
+
+    def _message(self, m: tuple[Any, ...]) -> tuple[Any, ...]:
+        kind = m[0]
+        if kind == "generate":
+            return ("generate", self._pid[m[1].owner])
+        if kind == "update":
+            return ("update", self._pid[m[1].owner])
+        if kind == "out":
+            return ("out", self._pid[m[1].owner], m[2])
+        if kind == "ack":
+            update: Update = m[1]
+            return ("ack", self._pid[update.owner], update.branch)
+        return m
+
+    def abstract(self) -> State:
+        """The spec state the engine is in, read from the real objects."""
+        e = self.engine
+        cl, rl = e.is_pause_cond._lock, e.rwlock.lock
+        slot = NOBODY
+        if e.model_update_result is not None and not e.model_update_result.done():
+            slot = self._pid[e.slot_owner.owner]  # type: ignore[union-attr]
+        return State(
+            P=e.is_pause,
+            cl=self._holder(cl), clq=self._queued(cl._waiters),
+            cw=self._queued(e.is_pause_cond._waiters, sort=True),
+            rl=self._holder(rl), rlq=self._queued(rl._waiters),
+            rcw=self._queued(e.rwlock.cond._waiters, sort=True),
+            nR=e.rwlock.readers, wA=e.rwlock.writer_active, wW=e.rwlock.writers_waiting,
+            pc=tuple(self.label(n) for n in self.spec.names),
+            call=tuple(self.calls),
+            Q=tuple(self._message(m) for m in e.inbox),
+            paused=e.paused,
+            running=tuple(self._req(r) for r in e.running),
+            retracted=tuple(self._req(r) for r in e.retracted),
+            version=e.version,
+            RQ=tuple(self._message(m) for m in e.replies),
+            slot=slot,
+            mixed=bool(e.monitor.mixed),
+        )
+
+    def fields(self) -> dict[str, Any]:
+        """The abstract state as the checker's JSON traces show it."""
+        return jsonable(self.spec.fields(self.abstract()))
+
+    # ------------------------------------------------------------------ replay
+    def replay(self, trace: Sequence[dict[str, Any]], check_state: bool = True) -> None:
+        """Play a checker trace (the ``trace`` list of ``--json``) step by step.
+
+        Before each step the named process must be runnable and at the trace's label;
+        after it, the process must be where the trace says (and, with ``check_state``,
+        the whole abstract state must equal the trace's).  Otherwise raise
+        :class:`ReplayDiverged` saying what the engine did instead and what blocks whom.
+        """
+        if check_state and trace and self.fields() != trace[0]["state"]:
+            raise ReplayDiverged(0, ("-", "initial"), self._diff(trace[0]["state"]))
+        for k, entry in enumerate(trace[1:], start=1):
+            name, label = entry["action"]
+            action = (name, label)
+            if name not in self.spec.names:
+                raise ReplayDiverged(k, action, f"no process {name!r}; processes: {self.spec.names}")
+            have = self.label(name)
+            if have != label:
+                raise ReplayDiverged(k, action, f"{name} is at {have} here, not {label}")
+            if name not in self.loop.runnable():
+                raise ReplayDiverged(k, action, f"{name} cannot run: {self._why(name)}")
+            self.step(name)
+            want = entry["state"].get(f"pc.{name}")
+            got = self.label(name)
+            if want is not None and want.split(" (call")[0] != got:
+                raise ReplayDiverged(
+                    k, action,
+                    f"the trace moves {name} to {want.split(' (call')[0]}, but here it is at "
+                    f"{got}: {self._why(name)}")
+            if check_state and self.fields() != entry["state"]:
+                raise ReplayDiverged(k, action, self._diff(entry["state"]))
+
+    def _why(self, name: str) -> str:
+        text = self.loop.blocked_on(name)
+        state = self.abstract()
+        names = self.spec.names
+        for lock, holder in (("'CL'", state.cl), ("'RL'", state.rl)):
+            if lock in text and holder != NOBODY:
+                text += f"; {lock[1:-1]} is held by {names[holder]} at {state.pc[holder]}"
+        return text
+
+    def _diff(self, want: dict[str, Any]) -> str:
+        have = self.fields()
+        keys = [k for k in want if have.get(k) != want[k]] + [k for k in have if k not in want]
+        return "the engine's state differs from the trace: " + "; ".join(
+            f"{k}: trace {want.get(k)!r}, engine {have.get(k)!r}" for k in keys)
