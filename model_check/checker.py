@@ -230,8 +230,8 @@ def validate_spec(spec: Spec, props: Sequence[Property], limit: int = 1000) -> N
         if s not in seen:
             seen.add(s)
             queue.append(s)
-    for s in queue:
-        if len(seen) >= limit:
+    for explored, s in enumerate(queue):
+        if explored >= limit:
             break
         for p in props:
             try:
@@ -320,9 +320,17 @@ def _diagnose(spec: Spec, state: Any, exc: BaseException) -> SpecError:
             hash(t)
         except TypeError as inner:
             return SpecError(
-                f"{spec.title}: the state after action {a!r} is not hashable ({inner}); "
-                f"states must be immutable: {_show(t)}"
+                f"{spec.title}: the state after action {a!r} from {_show(state)} is not "
+                f"hashable ({inner}); states must be immutable: {_show(t)}"
             )
+        for p in spec.properties():
+            try:
+                p.predicate(t)
+            except Exception as inner:
+                return SpecError(
+                    f"{spec.title}: property {p.name!r} raised {inner!r} in state {_show(t)} "
+                    f"(reached by action {a!r} from {_show(state)})"
+                )
     return SpecError(f"{spec.title}: the search failed in state {_show(state)}: {exc!r}")
 
 
@@ -359,16 +367,24 @@ def _search(
         always_left[:] = [(n, p) for n, p in always_left if n not in found]
         sometimes_left[:] = [(n, p) for n, p in sometimes_left if n not in found]
 
-    def everything_found() -> bool:
-        return not always_left and not sometimes_left and (not check_deadlock or "deadlock" in found)
+    may_stop_early = bool(props or check_deadlock) and not keep_graph
 
-    for s in spec.init_states():
-        if s not in index:
-            index[s] = len(states)
-            states.append(s)
-            parent.append(-1)
-            via.append(None)
-            note_new(index[s], s)
+    def everything_found() -> bool:
+        # Nothing left to learn: stop, unless a full graph or a pure state count is wanted.
+        return may_stop_early and not always_left and not sometimes_left and (
+            not check_deadlock or "deadlock" in found)
+
+    try:
+        for s in spec.init_states():
+            if s not in index:
+                index[s] = len(states)
+                states.append(s)
+                parent.append(-1)
+                via.append(None)
+                note_new(index[s], s)
+    except Exception as exc:
+        raise SpecError(f"{spec.title}: init_states() or a property on an initial state "
+                        f"raised {exc!r}") from exc
     initial = len(states)
     frontier = list(range(initial))
     transitions = 0
@@ -411,7 +427,7 @@ def _search(
                     raise StateLimitError(
                         f"{spec.title}: state limit reached: more than {max_states} states "
                         f"({transitions} transitions, depth {depth + 1}) without finishing; "
-                        "raise --max-states or check smaller parameters"
+                        "raise max_states (--max-states) or check smaller parameters"
                     )
                 if report is not None and (i & 1023) == 0:
                     now = time.perf_counter()

@@ -17,11 +17,12 @@ from typing import Any, NoReturn
 from .checker import DEFAULT_MAX_STATES, check
 from .graph import to_dot, to_graph_json
 from .report import format_text, to_json
-from .spec import ModelCheckError, ParameterError, instantiate, parameters_of
+from .spec import ModelCheckError, ParameterError, Spec, instantiate, parameters_of
 
 USAGE = (
     "python -m model_check SPEC [-D name=value ...] [--json] [--dot FILE] [--graph-json FILE] "
-    "[--max-states N] [--no-deadlock] [--property NAME ...] [--expect VERDICT[:PROPERTY]] [--list]"
+    "[--max-states N] [--no-deadlock] [--property NAME ...] [--expect VERDICT[:PROPERTY]] "
+    "[--validate N] [--list] [--quiet]"
 )
 
 
@@ -70,9 +71,17 @@ def load_target(text: str) -> Any:
     try:
         return getattr(module, attr)
     except AttributeError:
-        names = sorted(n for n in vars(module) if n.isupper() and not n.startswith("_"))
-        hint = f"; its spec-like names: {', '.join(names)}" if names else ""
+        names = sorted(n for n, v in vars(module).items() if not n.startswith("_") and _spec_like(v))
+        hint = f"; its specs: {', '.join(names)}" if names else ""
         raise ModelCheckError(f"module {module_name!r} has no attribute {attr!r}{hint}") from None
+
+
+def _spec_like(value: Any) -> bool:
+    if isinstance(value, Spec):
+        return True
+    if isinstance(value, type):
+        return issubclass(value, Spec) and value is not Spec
+    return callable(value) and hasattr(value, "parameters")
 
 
 def parse_defines(target: Any, defines: Sequence[str]) -> dict[str, Any]:
@@ -129,9 +138,27 @@ def main(argv: Sequence[str] | None = None) -> int:
             validate=args.validate,
             progress=not args.quiet,
         )
+    except ParameterError as exc:
+        print(f"usage: {USAGE}\nerror: {exc}", file=sys.stderr)
+        return 2
     except ModelCheckError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except Exception as exc:  # a spec that fails while being loaded or built is malformed
+        print(f"error: {args.spec}: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 2
+    try:
+        return _report(args, result, expect_verdict, expect_property)
+    except ModelCheckError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except Exception as exc:
+        print(f"error: {args.spec}: reporting failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 2
+
+
+def _report(args: argparse.Namespace, result: Any, expect_verdict: str | None,
+            expect_property: str | None) -> int:
     if args.dot:
         with open(args.dot, "w", encoding="utf-8") as f:
             f.write(to_dot(result))

@@ -54,7 +54,8 @@ def format_discovery(result: Result, discovery: Discovery) -> str:
         if discovery.kind == "deadlock"
         else f"violation: always {discovery.property}"
     )
-    lines = [f"{head} ({discovery.length} steps)"]
+    steps = "step" if discovery.length == 1 else "steps"
+    lines = [f"{head} ({discovery.length} {steps})"]
     previous: dict[str, Any] | None = None
     for number, step in enumerate(discovery.trace):
         current = spec.fields(step.state)
@@ -63,7 +64,7 @@ def format_discovery(result: Result, discovery: Discovery) -> str:
             lines.extend(f"       {k}={_fmt(v)}" for k, v in current.items())
         else:
             lines.append(f"  {number}. {spec.format_action(step.action)}")
-            changed = [k for k in current if current[k] != previous.get(k)]
+            changed = [k for k in current if k not in previous or current[k] != previous[k]]
             changed += [k for k in previous if k not in current]
             for k in changed:
                 old = _fmt(previous[k]) if k in previous else "-"

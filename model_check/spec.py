@@ -123,7 +123,7 @@ class Parameter:
             lowered = text.strip().lower()
             if lowered not in ("true", "false", "1", "0"):
                 raise ParameterError(
-                    f"parameter {self.name}: {text!r} is not a bool; valid values: true, false"
+                    f"parameter {self.name}: {text!r} is not a bool; valid values: true, false, 1, 0"
                 )
             return self.check(lowered in ("true", "1"))
         if kind is int:
@@ -141,8 +141,8 @@ class Parameter:
         kind = type(self.default)
         if type(value) is not kind:
             raise ParameterError(
-                f"parameter {self.name}: {value!r} is a {type(value).__name__}, "
-                f"expected a {kind.__name__}"
+                f"parameter {self.name}: {value!r} is of type {type(value).__name__}, "
+                f"expected {kind.__name__}"
             )
         if self.choices is not None and value not in self.choices:
             valid = ", ".join(str(c) for c in self.choices)
