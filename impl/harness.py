@@ -310,8 +310,20 @@ class Harness:
             if check_state and self.fields() != entry["state"]:
                 raise ReplayDiverged(k, action, self._diff(entry["state"]))
 
+    def deadlock(self) -> dict[str, str] | None:
+        """None unless no task can run and some task is unfinished; then, for each
+        unfinished task, its spec label and what it waits on (who holds the lock)."""
+        if self.loop.deadlock() is None:
+            return None
+        return {name: f"{self.label(name)}: {self._why(name)}"
+                for name, task in zip(self.spec.names, self.tasks) if not task.done()}
+
     def _why(self, name: str) -> str:
         text = self.loop.blocked_on(name)
+        if text.startswith("future "):
+            text = "waits for its reply from the scheduler"
+        elif text not in ("runnable", "finished"):
+            text = f"waits on {text}"
         state = self.abstract()
         names = self.spec.names
         for lock, holder in (("'CL'", state.cl), ("'RL'", state.rl)):
