@@ -140,6 +140,7 @@ def check(
     validate: int = 1000,
     progress: ProgressFn | bool = False,
     progress_after: float = 1.5,
+    symmetry: bool = False,
 ) -> Result:
     """Explore every reachable state of ``spec`` breadth-first and check its properties.
 
@@ -160,6 +161,9 @@ def check(
     progress : bool or callable
         Report progress (to stderr if True) when the search runs longer than
         ``progress_after`` seconds, then about every second.
+    symmetry : bool
+        Identify states with the same ``spec.canonical(state)`` (symmetry reduction): each
+        class is explored once, through the first member found, so traces stay real paths.
 
     Examples
     --------
@@ -175,10 +179,13 @@ def check(
     ('violation', 'not_tails', 3, ['None', 'tails'])
     """
     props = _select_properties(spec, properties)
+    if symmetry and type(spec).canonical is Spec.canonical:
+        raise SpecError(f"{spec.title}: symmetry reduction needs the spec to define canonical()")
     if validate:
         validate_spec(spec, props, limit=validate)
     report = _stderr_progress(sys.stderr) if progress is True else progress or None
-    return _search(spec, props, deadlock, max_states, keep_graph, report, progress_after)
+    return _search(spec, props, deadlock, max_states, keep_graph, report, progress_after,
+                   spec.canonical if symmetry else None)
 
 
 def _select_properties(spec: Spec, names: Sequence[str] | None) -> list[Property]:
@@ -276,6 +283,15 @@ def validate_spec(spec: Spec, props: Sequence[Property], limit: int = 1000) -> N
                     f"{title}: successors() disagrees with actions()/next_state() in state "
                     f"{_show(s)}: {_show(fast)} vs {_show(pairs)}"
                 )
+        if type(spec).canonical is not Spec.canonical:
+            try:
+                c = spec.canonical(s)
+                again_c = spec.canonical(c)
+            except Exception as exc:
+                raise SpecError(f"{title}: canonical() raised {exc!r} in state {_show(s)}") from exc
+            if c != again_c:
+                raise SpecError(f"{title}: canonical() is not idempotent in state {_show(s)}: "
+                                f"{_show(c)} then {_show(again_c)}")
         for _, t in pairs:
             if t not in seen:
                 seen.add(t)
@@ -342,6 +358,7 @@ def _search(
     keep_graph: bool,
     report: ProgressFn | None,
     progress_after: float,
+    canonical: Callable[[Any], Any] | None = None,
 ) -> Result:
     start = time.perf_counter()
     successors = spec.successors
@@ -376,12 +393,13 @@ def _search(
 
     try:
         for s in spec.init_states():
-            if s not in index:
-                index[s] = len(states)
+            key = s if canonical is None else canonical(s)
+            if key not in index:
+                index[key] = len(states)
                 states.append(s)
                 parent.append(-1)
                 via.append(None)
-                note_new(index[s], s)
+                note_new(index[key], s)
     except Exception as exc:
         raise SpecError(f"{spec.title}: init_states() or a property on an initial state "
                         f"raised {exc!r}") from exc
@@ -405,7 +423,7 @@ def _search(
                 transitions += len(succ)
                 for a, t in succ:
                     n = len(states)
-                    j = index.setdefault(t, n)
+                    j = index.setdefault(t if canonical is None else canonical(t), n)
                     if j == n:
                         states.append(t)
                         parent.append(i)

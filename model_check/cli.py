@@ -21,7 +21,7 @@ from .spec import ModelCheckError, ParameterError, Spec, instantiate, parameters
 
 USAGE = (
     "python -m model_check SPEC [-D name=value ...] [--json] [--dot FILE] [--graph-json FILE] "
-    "[--max-states N] [--no-deadlock] [--property NAME ...] [--expect VERDICT[:PROPERTY]] "
+    "[--max-states N] [--no-deadlock] [--symmetry] [--property NAME ...] [--expect VERDICT[:PROPERTY]] "
     "[--validate N] [--list] [--quiet]"
 )
 
@@ -47,6 +47,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--max-states", type=int, default=DEFAULT_MAX_STATES, metavar="N",
                    help=f"stop with exit 2 beyond N states (default {DEFAULT_MAX_STATES})")
     p.add_argument("--no-deadlock", action="store_true", help="do not check for deadlocks")
+    p.add_argument("--symmetry", action="store_true",
+                   help="symmetry reduction through the spec's canonical() (if it has one)")
     p.add_argument("--property", action="append", metavar="NAME",
                    help="check only this property (repeatable)")
     p.add_argument("--expect", metavar="VERDICT[:PROPERTY]",
@@ -137,6 +139,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             keep_graph=bool(args.dot or args.graph_json),
             validate=args.validate,
             progress=not args.quiet,
+            symmetry=args.symmetry,
         )
     except ParameterError as exc:
         print(f"usage: {USAGE}\nerror: {exc}", file=sys.stderr)

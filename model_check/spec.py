@@ -227,6 +227,11 @@ class Spec:
         """Every ``(action, next_state)`` pair, in the order of :meth:`actions`."""
         return [(a, self.next_state(state, a)) for a in self.actions(state)]
 
+    def canonical(self, state: State) -> State:
+        """Symmetry reduction (optional): a representative of ``state``'s class, e.g. with
+        interchangeable processes sorted.  Used only by ``check(..., symmetry=True)``."""
+        return state
+
     def fields(self, state: State) -> dict[str, Any]:
         """The state as named variables, for printing only what a step changed."""
         if hasattr(state, "_asdict"):

@@ -70,6 +70,10 @@ class PauseUpdate(Spec):
             out[f"c[{i}]"] = CLIENT[s[BASE + i]]
         return out
 
+    def canonical(self, s: tuple[Any, ...]) -> tuple[Any, ...]:
+        """Clients are interchangeable: sort their states (symmetry reduction)."""
+        return s[:BASE] + tuple(sorted(s[BASE:]))
+
     def actions(self, s: tuple[Any, ...]) -> list[str]:
         return [a for a, _ in self.successors(s)]
 
