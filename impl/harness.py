@@ -240,7 +240,7 @@ class Harness:
         if kind == "generate":
             return ("generate", self._pid[m[1].owner])
         if kind == "update":
-            return ("update", self._pid[m[1].owner])
+            return ("update", self._pid[m[1].owner], m[1].branch)
         if kind == "out":
             return ("out", self._pid[m[1].owner], m[2])
         if kind == "ack":

@@ -358,8 +358,10 @@ class ProtocolSpec(Spec):
 
     def _msg(self, m: tuple[Any, ...]) -> str:
         kind = m[0]
-        if kind in ("generate", "update"):
-            return f"{kind}({self.names[m[1]]})"
+        if kind == "generate":
+            return f"generate({self.names[m[1]]})"
+        if kind == "update":
+            return f"update({self.names[m[1]]}, {m[2]})"
         if kind == "pause":
             return f"pause({m[1]})"
         if kind == "out":
@@ -469,7 +471,9 @@ class ProtocolSpec(Spec):
         w.set_pc(p, L.UPD_DECIDED_PAUSED if w.P else L.UPD_DECIDED_UNPAUSED)
 
     def _send_update(self, w: _Work, p: int, waiting: str) -> None:
-        self._send(w, ("update", p))
+        # The message records the branch the update took (for the sometimes partners): with
+        # a shared result slot the sender may have returned before its update is applied.
+        self._send(w, ("update", p, "writer" if waiting == L.UPD_REPLY_WRITER else "paused"))
         if self.update_policy.shared_result_slot:
             w.slot = p          # `self.model_update_result = Future()` overwrites the slot
         w.set_pc(p, waiting)
@@ -582,8 +586,7 @@ class ProtocolSpec(Spec):
             w.running, w.retracted = (), ()
         elif kind == "update":
             w.version += 1
-            branch = "writer" if w.pc[m[1]] == L.UPD_REPLY_WRITER else "paused"
-            w.RQ = w.RQ + (("ack", m[1], branch),)
+            w.RQ = w.RQ + (("ack", m[1], m[2]),)
         else:  # pragma: no cover - the spec only sends the kinds above
             raise ValueError(f"unknown message {m!r}")
 
