@@ -199,7 +199,11 @@ class Engine:
             self._in_background(self.rwlock.release_reader())
             raise
         set_label(L.GEN_RELEASE_ACQUIRE)
-        await self.rwlock.release_reader()                             # may queue on RL
+        try:
+            await self.rwlock.release_reader()                         # may queue on RL
+        except asyncio.CancelledError:  # cancelled while queued on RL: nR not yet decremented
+            self._in_background(self.rwlock.release_reader())
+            raise
         return req.future.result()
 
     async def pause_generation(self, mode: str = "abort") -> None:
@@ -238,12 +242,14 @@ class Engine:
 
     async def update_weights_from_distributed(self, weights: Mapping[str, torch.Tensor]) -> UpdateReply:
         """As from a trainer's broadcast: the transport is simulated by copying each tensor."""
-        return await self._update("distributed", {k: t.clone() for k, t in _as_dict(weights).items()})
+        # clone tensors only: anything else is left for check_update to reject by name
+        return await self._update("distributed", {k: t.clone() if isinstance(t, torch.Tensor) else t
+                                                  for k, t in _as_dict(weights).items()})
 
     async def update_weights_from_ipc(self, payload: bytes | Mapping[str, torch.Tensor]) -> UpdateReply:
         """As through a shared handle: the payload travels serialised (``torch.save`` bytes)."""
         data = payload if isinstance(payload, bytes) else to_bytes(_as_dict(payload))
-        return await self._update("ipc", from_bytes(data))
+        return await self._update("ipc", from_bytes(data, what="the ipc payload"))
 
     async def update_weights_from_disk(self, path: str | Path) -> UpdateReply:
         """Load a ``torch.save``'d dict of tensors from ``path`` and apply it."""
@@ -290,7 +296,11 @@ class Engine:
             self._in_background(self.rwlock.release_writer())
             raise
         set_label(L.UPD_RELEASE_ACQUIRE)
-        await self.rwlock.release_writer()                             # may queue on RL
+        try:
+            await self.rwlock.release_writer()                         # may queue on RL
+        except asyncio.CancelledError:  # cancelled while queued on RL: wA still True
+            self._in_background(self.rwlock.release_writer())
+            raise
         return reply
 
     # ------------------------------------------------------------------ daemons

@@ -111,11 +111,17 @@ def to_bytes(weights: Mapping[str, torch.Tensor]) -> bytes:
     return buffer.getvalue()
 
 
-def from_bytes(data: bytes) -> dict[str, torch.Tensor]:
-    """Inverse of :func:`to_bytes`; tensors only (``weights_only=True``)."""
-    loaded = torch.load(io.BytesIO(data), weights_only=True)
+def from_bytes(data: bytes, what: str = "the payload") -> dict[str, torch.Tensor]:
+    """Inverse of :func:`to_bytes`; tensors only (``weights_only=True``).  Anything that is
+    not a ``torch.save``'d dict raises WeightUpdateError naming ``what``."""
+    try:
+        loaded = torch.load(io.BytesIO(data), weights_only=True)
+    except Exception as exc:
+        raise WeightUpdateError(
+            f"invalid weight update: cannot load {what} ({len(data)} bytes): not a "
+            f"torch.save'd dict of name -> tensor ({type(exc).__name__})") from None
     if not isinstance(loaded, dict):
-        raise WeightUpdateError(f"invalid weight update: payload holds a {type(loaded).__name__}, "
+        raise WeightUpdateError(f"invalid weight update: {what} holds a {type(loaded).__name__}, "
                                 "expected a dict of name -> tensor")
     return loaded
 
@@ -125,9 +131,4 @@ def load_file(path: str | Path) -> dict[str, torch.Tensor]:
     path = Path(path)
     if not path.is_file():
         raise WeightUpdateError(f"invalid weight update: no such file {str(path)!r}")
-    try:
-        return from_bytes(path.read_bytes())
-    except WeightUpdateError:
-        raise
-    except Exception as exc:
-        raise WeightUpdateError(f"invalid weight update: cannot load {str(path)!r}: {exc}") from None
+    return from_bytes(path.read_bytes(), what=repr(str(path)))

@@ -34,8 +34,11 @@ from spec import labels as L
 #: The update entry point each variant exercises (the one it exists to model).
 UPDATE_KIND = {"PRE_FIX": "distributed", "POST_FIX": "tensor", "IPC_BEFORE_22290": "ipc",
                "DISK": "disk"}
-#: Variants whose updates never run across a running request (no R1): no mixed request.
-SAFE = {"POST_FIX", "IPC_BEFORE_22290"}
+#: Variants whose updates can never run across a running request: no mixed request.  Not
+#: POST_FIX: an abort-mode pause between a request's gate and its reader lets a later
+#: paused-branch update hit a running request (seed 1019 of the long run; pinned in
+#: tests/test_engine.py::test_post_fix_mixes_versions_when_an_abort_pause_lands_between_gate_and_reader).
+SAFE = {"IPC_BEFORE_22290"}
 
 
 @dataclass
@@ -107,6 +110,13 @@ def stress(variant: str, seed: int, cancellations: int, tmp: Path) -> Stress:
                 loop.step(rng.choice(ready))
             return bool(ready)
 
+        def diagnose() -> str:
+            rw = engine.rwlock
+            return (f"{variant} seed {seed}: readers={rw.readers} writer={rw.writer_active} "
+                    f"waiting={rw.writers_waiting} RL={rw.lock.locked()} "
+                    f"CL={engine.is_pause_cond.locked()}; cancelled at {dict(out.cancelled)}; "
+                    f"tasks at {loop.labels()}")
+
         # 1. chaos: spawn, step and cancel at random
         for _ in range(200 * cancellations):
             if out.cancellations >= cancellations:
@@ -119,7 +129,8 @@ def stress(variant: str, seed: int, cancellations: int, tmp: Path) -> Stress:
                 if not (kind == "hold" and live("hold")):
                     spawn(kind)
             elif r < 0.3:
-                started = [n for n in live("gen", "upd") if loop.label(n) is not None]
+                started = [n for n in live("gen", "upd")   # started, not already cancelled
+                           if loop.label(n) is not None and not clients[n][1].cancelling()]
                 if started:
                     name = rng.choice(started)
                     label = loop.label(name)
@@ -127,17 +138,21 @@ def stress(variant: str, seed: int, cancellations: int, tmp: Path) -> Stress:
                     out.cancelled[label] += 1
             elif not step_random():
                 spawn("cont")  # everything is blocked: the client would continue
-        assert out.cancellations >= cancellations, f"seed {seed}: only {out.cancellations}"
+        assert out.cancellations >= cancellations, f"only {out.cancellations}: {diagnose()}"
 
         # 2. let every pause finish (abort mode polls until the readers are gone)
-        while live("pause"):
-            assert step_random(), f"seed {seed}: a pause cannot finish: {loop.labels()}"
+        for _ in range(100_000):
+            if not live("pause"):
+                break
+            assert step_random(), f"a pause cannot finish: {diagnose()}"
+        assert not live("pause"), f"an abort-mode pause polls forever (D2): {diagnose()}"
         # 3. one final continue; then run until nothing can move
         spawn("cont")
-        while step_random():
-            pass
+        for _ in range(100_000):
+            if not step_random():
+                break
         stuck = {n: loop.blocked_on(n) for n in live("gen", "upd", "pause", "cont", "hold")}
-        assert not stuck, f"seed {seed}: clients never finished: {stuck}"
+        assert not stuck, f"clients never finished: {stuck}; {diagnose()}"
         for name, (kind, task) in clients.items():
             if task.cancelled():
                 continue
@@ -150,11 +165,7 @@ def stress(variant: str, seed: int, cancellations: int, tmp: Path) -> Stress:
                     out.completed += 1
             elif kind == "upd":
                 assert isinstance(result, UpdateReply) and result.ok, result
-        rw = engine.rwlock
-        assert engine.locks_free(), (
-            f"{variant} seed {seed}: readers={rw.readers} writer={rw.writer_active} "
-            f"waiting={rw.writers_waiting} RL={rw.lock.locked()} "
-            f"CL={engine.is_pause_cond.locked()}; cancelled at {dict(out.cancelled)}")
+        assert engine.locks_free(), diagnose()
         assert not engine.is_pause and not engine.paused
         assert engine.running == [] and engine.retracted == [] and not engine.inbox
         if variant in SAFE:
@@ -162,24 +173,37 @@ def stress(variant: str, seed: int, cancellations: int, tmp: Path) -> Stress:
     return out
 
 
-def run_many(variant: str, seeds: range, per_run: int, tmp: Path) -> Counter[str]:
-    total: Counter[str] = Counter()
+def run_many(variant: str, seeds: range, per_run: int, tmp: Path) -> Stress:
+    total = Stress()
     for seed in seeds:
-        total += stress(variant, seed, per_run, tmp).cancelled
+        one = stress(variant, seed, per_run, tmp)
+        total.cancelled += one.cancelled
+        total.calls += one.calls
+        total.completed += one.completed
+        total.aborted += one.aborted
     return total
+
+
+def summary(variant: str, runs: int, total: Stress) -> str:
+    return (f"\n{variant}: {runs} runs, {total.cancellations} cancellations, "
+            f"{sum(total.calls.values())} calls {dict(total.calls)}, afterwards "
+            f"{total.completed} requests completed, {total.aborted} aborted, locks free; "
+            f"cancelled at {dict(total.cancelled.most_common())}")
 
 
 @pytest.mark.parametrize("variant", sorted(UPDATE_KIND))
 def test_random_cancellations_leave_no_lock_held(variant, tmp_path, capsys):
-    cancelled = run_many(variant, range(40), 60, tmp_path)
+    total = run_many(variant, range(40), 60, tmp_path)
     with capsys.disabled():
-        print(f"\n{variant}: {sum(cancelled.values())} cancellations, at {dict(cancelled)}")
-    assert sum(cancelled.values()) >= 40 * 60
-    # the random runs reach the points where a cancelled task still holds its side
+        print(summary(variant, 40, total))
+    assert total.cancellations >= 40 * 60
+    # the random runs reach every point where a cancelled task holds, or waits for, a side
+    cancelled = total.cancelled
     assert cancelled[L.GEN_RUN] and cancelled[L.GEN_RELEASE_ACQUIRE]
     assert cancelled[L.GEN_READ_ACQUIRE] and cancelled[L.GEN_GATE_ACQUIRE]
     assert cancelled[L.UPD_REPLY_WRITER] and cancelled[L.UPD_WRITE_ACQUIRE]
-    assert cancelled[L.UPD_RELEASE_ACQUIRE]
+    if variant != "DISK":  # DISK runs one update at a time (S3): too few to be sure
+        assert cancelled[L.UPD_RELEASE_ACQUIRE]
     if variant != "IPC_BEFORE_22290":  # the only variant that never takes the paused branch
         assert cancelled[L.UPD_REPLY_PAUSED] and cancelled[L.UPD_CHECK_ACQUIRE]
 
@@ -187,10 +211,10 @@ def test_random_cancellations_leave_no_lock_held(variant, tmp_path, capsys):
 @pytest.mark.slow
 @pytest.mark.parametrize("variant", sorted(UPDATE_KIND))
 def test_random_cancellations_leave_no_lock_held_long(variant, tmp_path, capsys):
-    cancelled = run_many(variant, range(1000, 1400), 100, tmp_path)
+    total = run_many(variant, range(1000, 1400), 100, tmp_path)
     with capsys.disabled():
-        print(f"\n{variant} (long): {sum(cancelled.values())} cancellations, at {dict(cancelled)}")
-    assert sum(cancelled.values()) >= 400 * 100
+        print(summary(variant, 400, total))
+    assert total.cancellations >= 400 * 100
 
 
 # ---------------------------------------------------------------------- targeted
