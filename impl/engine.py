@@ -18,6 +18,11 @@ variants differ in ``update_policy`` (``spec/protocol.py``):
                             one shared result future for every caller (S3)
 ==========================  ==========================================================
 
+Every entry point (``update_weights_from_tensor``, ``_distributed``, ``_ipc``, ``_disk``) of an
+engine uses that engine's policy: a variant is "the update path as it was written at that
+point", not a mixture of paths as upstream ships them (upstream's disk path is DISK while its
+tensor path is POST_FIX).
+
 Every point where a task may suspend names its step label (``spec/labels.py``) with
 :func:`~impl.controlled.set_label` just before the await, so a schedule found by the model
 checker can be replayed here, and every await between a check and its act says so.

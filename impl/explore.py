@@ -155,7 +155,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         params = parse_defines(VARIANTS[args.variant], args.defines)
     except Exception as exc:
         parser.error(str(exc))
-    found = explore(args.variant, **params)
+    try:
+        found = explore(args.variant, **params)
+    except RuntimeError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     comparison = compare(found, args.variant, **params)
     print(f"{args.variant} {params}: schedules={found.schedules} steps={found.steps} "
           f"states={len(found.states)} edges={len(found.edges)} sec={found.seconds:.1f} "
@@ -166,7 +170,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         from .conformance import edge_coverage
 
         covered, total, examples = edge_coverage(args.variant, **params)
-        print(f"hypothesis default run: examples={examples} spec edges covered={covered}/{total} "
+        print(f"hypothesis default run: machine runs={examples} (shrinking included) "
+              f"spec edges covered={covered}/{total} "
               f"({100 * covered / total:.0f}%)")
     return 0 if comparison.equal else 1
 

@@ -181,6 +181,10 @@ def check(
     props = _select_properties(spec, properties)
     if symmetry and type(spec).canonical is Spec.canonical:
         raise SpecError(f"{spec.title}: symmetry reduction needs the spec to define canonical()")
+    if symmetry and keep_graph:
+        raise ModelCheckError(
+            "symmetry reduction cannot be combined with a state graph: its edges would lead "
+            "to class representatives, not to the actions' real successors")
     if validate:
         validate_spec(spec, props, limit=validate)
     report = _stderr_progress(sys.stderr) if progress is True else progress or None

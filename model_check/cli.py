@@ -42,8 +42,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("-D", dest="defines", action="append", default=[], metavar="name=value",
                    help="set a spec parameter (repeatable)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of text")
-    p.add_argument("--dot", metavar="FILE", help="write the state graph as Graphviz DOT")
-    p.add_argument("--graph-json", metavar="FILE", help="write the state graph as JSON")
+    p.add_argument("--dot", metavar="FILE",
+                   help="write the state graph as Graphviz DOT (explores every state)")
+    p.add_argument("--graph-json", metavar="FILE",
+                   help="write the state graph as JSON (explores every state)")
     p.add_argument("--max-states", type=int, default=DEFAULT_MAX_STATES, metavar="N",
                    help=f"stop with exit 2 beyond N states (default {DEFAULT_MAX_STATES})")
     p.add_argument("--no-deadlock", action="store_true", help="do not check for deadlocks")

@@ -92,6 +92,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             entry.update({k: found[k] for k in PINNED})
         elif bad:
             failures += 1
+    if checked == 0:
+        print(f"no entry id contains {args.only!r}; ids look like "
+              f"{entry_id(data['entries'][0])!r}", file=sys.stderr)
+        return 2
     if args.update:
         PATH.write_text(json.dumps(data, indent=1) + "\n")
     print(f"{checked - failures} passed, {failures} failed")

@@ -15,7 +15,9 @@ asyncio is modelled as PROTOCOL.md section 2 says, explicitly:
   makes every parked task ready; a ready task then re-acquires the lock (fast path or queue).
 * the writer-preferring RWLock: RL, its condition, and the counters ``nR``, ``wA``, ``wW``.
 * ``asyncio.sleep(1.0)`` (abort-mode pause): virtual time; the sleeper can run only when no
-  other task can (a 1 s sleep outlasts every other step).
+  other task can.  This is a timing assumption, stated plainly: one 1 s poll outlasts
+  everything else that can happen meanwhile, a request's whole generation included.  The
+  controlled event loop makes the same assumption, so conformance cannot test it.
 
 The scheduler (its FIFO queue ``Q``, pause state, running requests and weight version) and
 the reply handler (FIFO ``RQ`` back to the tokenizer) are processes too.
@@ -274,6 +276,9 @@ class ProtocolSpec(Spec):
             always("type_ok", self.type_ok, "every variable in range; counters match the pcs"),
             always("update_safety", lambda s: not s.mixed,
                    "no request runs forward passes, unpaused, across a weight-version change"),
+            always("apply_guarded", self.apply_guarded,
+                   "PROTOCOL.md section 4 to the letter: when the scheduler applies an update, "
+                   "it is paused or no request holds a reader"),
             always("rwlock_exclusion", self.rwlock_exclusion,
                    "never a writer together with readers; never two writers"),
         ]
@@ -289,6 +294,15 @@ class ProtocolSpec(Spec):
             props.append(sometimes(
                 "update_applied_writer", lambda s: self._acked(s, "writer"),
                 "the scheduler applies an update taken under the writer side"))
+        if (self.params["requests"] and self.tokens > 1 and self.mode != "abort"
+                and self.update_policy.checks_pause):
+            # the situation update_safety is about must be reachable: an update applied while
+            # a request that has already made tokens waits in the (paused) scheduler
+            props.append(sometimes(
+                "update_applied_mid_request",
+                lambda s: any(m[0] == "ack" for m in s.RQ)
+                and any(t > 0 for _, t, _ in s.running + s.retracted),
+                "an update is applied while a request is part-way through its tokens"))
         if self.params["requests"]:
             props.append(sometimes(
                 "request_completes",
@@ -316,6 +330,14 @@ class ProtocolSpec(Spec):
         return (s.nR == readers and s.wW == waiting and s.wA == writing and s.version >= 0
                 and all(0 <= t < self.tokens for _, t, _ in s.running + s.retracted)
                 and all(label in L.ALL_LABELS for label in s.pc))
+
+    @staticmethod
+    def apply_guarded(s: State) -> bool:
+        """The scheduler applies the update at the head of Q in its next step, so this state
+        is the moment of the apply: it must be paused, or no reader may be held.  (It replies
+        in that same step, so "stays paused until the update has replied" holds by
+        construction.)"""
+        return not (s.Q and s.Q[0][0] == "update") or s.paused or s.nR == 0
 
     def rwlock_exclusion(self, s: State) -> bool:
         writers = sum(1 for c in self.clients if s.pc[c] in L.WRITER_HELD)
@@ -505,8 +527,10 @@ class ProtocolSpec(Spec):
         self._send_update(w, p, L.UPD_REPLY_WRITER)
 
     def _upd_replied_paused(self, w: _Work, p: int) -> None:
-        if w.cl == p:
-            self._unlock(w, "cl")
+        if self.update_policy.holds_cl_while_paused:
+            if w.cl != p:
+                raise AssertionError(f"{self.names[p]} should hold CL until its reply")
+            self._unlock(w, "cl")               # leaving `async with is_pause_cond`
         self._return(w, p)
 
     def _upd_replied_writer(self, w: _Work, p: int) -> None:

@@ -301,3 +301,8 @@ def test_main_in_process_returns_the_exit_status(capsys: pytest.CaptureFixture[s
     out, err = capsys.readouterr()
     assert err.splitlines()[1:] == [
         "error: parameter goal: 'far' is not valid; valid values: end, middle, beyond"]
+
+
+def test_symmetry_flag_errors_exit_2() -> None:
+    proc = run(COUNTER, "--symmetry")
+    assert proc.returncode == 2 and "needs the spec to define canonical()" in proc.stderr

@@ -35,6 +35,12 @@ GREEN = [
     (v, {"scenario": "rl-loop", "requests": 2}, None) for v in VARIANT_NAMES
 ] + [
     (v, {"scenario": "rl-loop", "requests": 1, "mode": "abort"}, None) for v in VARIANT_NAMES
+] + [
+    ("POST_FIX", {"scenario": "concurrent", "requests": 1, "pauses": 2, "continues": 2}, None),
+    ("POST_FIX", {"scenario": "concurrent", "requests": 2, "mode": "retract"}, None),
+    # A1 breaks safety here by design (pinned in spec/expected.json): conformance only
+    ("POST_FIX", {"scenario": "concurrent", "requests": 1, "updates": 2, "mode": "abort"}, ()),
+    ("PRE_FIX", {"scenario": "concurrent", "requests": 1, "pauses": 2, "continues": 2}, ()),
 ]
 
 
@@ -75,7 +81,7 @@ def expect_failure(cls, match: str, **overrides) -> str:
     stats = cls.stats
     print(f"\n{cls.__name__}: first failure after {stats.first_failure_at} examples, "
           f"shrunk to {len(stats.failing_steps)} steps: {stats.failing_steps}")
-    return str(info.value)
+    return "\n".join([str(info.value), *getattr(info.value, "__notes__", [])])
 
 
 def test_teeth_pre_fix_race_found_unaided_on_the_real_code(capsys):
@@ -84,8 +90,8 @@ def test_teeth_pre_fix_race_found_unaided_on_the_real_code(capsys):
     cls = machine("PRE_FIX", properties=("update_safety",), scenario="concurrent", requests=1)
     with capsys.disabled():
         message = expect_failure(cls, "mixed-version request", max_examples=5000)
-    assert "update_safety" in message or "mixed-version" in message
     assert len(cls.stats.failing_steps) <= 11 + 3
+    assert "Failing test case" in message or "state.run_" in message  # a runnable program
 
 
 def test_teeth_pre_fix_engine_does_not_conform_to_post_fix_spec(capsys):
@@ -167,6 +173,7 @@ GRAPHS = [(v, {"scenario": "concurrent", "requests": 1}) for v in VARIANT_NAMES]
     (v, {"scenario": "rl-loop", "requests": 2}) for v in VARIANT_NAMES] + [
     ("DISK", {"scenario": "concurrent", "requests": 0, "updates": 2}),
     ("POST_FIX", {"scenario": "rl-loop", "requests": 1, "mode": "abort"}),
+    ("POST_FIX", {"scenario": "concurrent", "requests": 1, "pauses": 2, "continues": 2}),
 ]
 
 
@@ -208,4 +215,4 @@ def test_default_machine_run_covers_part_of_the_spec_graph(capsys):
         print(f"\nPOST_FIX concurrent N=1, ci profile: {examples} examples covered "
               f"{covered}/{total} spec edges ({100 * covered / total:.0f}%); the exhaustive "
               "exploration covers all of them")
-    assert 0 < covered <= total
+    assert covered >= 0.15 * total  # a floor: the derandomized ci run covers 20% today

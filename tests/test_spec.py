@@ -174,3 +174,52 @@ def test_expected_entries_cover_the_issue():
             assert e["verdict"] == "ok"
             e = by_id[f"PRE_FIX scenario=concurrent requests={n} updates={m}"]
             assert e["property"] == "update_safety"
+
+
+class _ReadersIgnoreActiveWriter(POST_FIX):
+    """A planted spec bug: readers test only for waiting writers, not an active one."""
+
+    def _gen_read_test(self, w, p):
+        if w.wW > 0:
+            self._wait(w, "rl", "rcw", p, L.GEN_READ_WAIT)
+            return
+        w.nR += 1
+        self._unlock(w, "rl")
+        self._send(w, ("generate", p))
+        w.set_pc(p, L.GEN_RUN)
+
+
+class _ReleaseForgetsTheCount(POST_FIX):
+    """A planted spec bug: releasing a reader forgets nR -= 1."""
+
+    def _gen_release(self, w, p):
+        self._unlock(w, "rl")
+        self._return(w, p)
+
+
+def test_rwlock_exclusion_and_type_ok_can_fail():
+    bad = check(_ReadersIgnoreActiveWriter(scenario="concurrent", requests=1))
+    assert "rwlock_exclusion" in [d.property for d in bad.discoveries]
+    bad = check(_ReleaseForgetsTheCount(scenario="rl-loop", requests=1))
+    assert bad.property == "type_ok"
+
+
+def test_symmetry_traces_are_real_paths():
+    spec = PAUSE_UPDATE_PRE_FIX(clients=3)
+    result = check(spec, symmetry=True)
+    assert result.primary.length == 6
+    state = result.primary.trace[0].state
+    for step in result.primary.trace[1:]:
+        assert step.action in spec.actions(state)
+        state = spec.next_state(state, step.action)
+        assert state == step.state
+    assert not spec.properties()[0].predicate(state)
+
+
+def test_symmetry_needs_canonical_and_no_graph():
+    from model_check import ModelCheckError, SpecError
+
+    with pytest.raises(SpecError, match="needs the spec to define canonical"):
+        check(POST_FIX(), symmetry=True)
+    with pytest.raises(ModelCheckError, match="cannot be combined with a state graph"):
+        check(PAUSE_UPDATE_POST_FIX(clients=2), symmetry=True, keep_graph=True)
