@@ -143,22 +143,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             progress=not args.quiet,
             symmetry=args.symmetry,
         )
+        return _report(args, result, expect_verdict, expect_property)
     except ParameterError as exc:
         print(f"usage: {USAGE}\nerror: {exc}", file=sys.stderr)
         return 2
     except ModelCheckError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    except Exception as exc:  # a spec that fails while being loaded or built is malformed
+    except Exception as exc:  # a spec failing while loaded, built or printed is malformed
         print(f"error: {args.spec}: {type(exc).__name__}: {exc}", file=sys.stderr)
-        return 2
-    try:
-        return _report(args, result, expect_verdict, expect_property)
-    except ModelCheckError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except Exception as exc:
-        print(f"error: {args.spec}: reporting failed: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 2
 
 
