@@ -39,7 +39,10 @@ from .controlled import ControlError, ControlledLoop, set_label
 from .engine import ENGINES, Engine, Generation, Request, Update, UpdateReply
 from .weights import perturbed
 
-#: The update entry point each variant's harness calls (as upstream: the disk path is DISK).
+#: Every update entry point; they share the variant's locking, so the spec does not tell
+#: them apart, but the engine's transport and validation differ.
+KINDS = ("tensor", "distributed", "ipc", "disk")
+#: The update entry point each variant's harness calls by default (upstream's disk path is DISK).
 UPDATE_KIND = {"PRE_FIX": "distributed", "POST_FIX": "tensor", "IPC_BEFORE_22290": "ipc",
                "DISK": "disk"}
 
@@ -94,7 +97,10 @@ class Harness:
         self.variant = variant
         self.spec: ProtocolSpec = VARIANTS[variant](**params)
         self.engine = engine if engine is not None else ENGINES[variant](seed=seed)
-        self.kind = UPDATE_KIND[variant]
+        self.kind = UPDATE_KIND[variant]  # the entry point updates use, unless next_kind says
+        #: process id -> the entry point its next update call uses (set by a driver, e.g.
+        #: the conformance machine, before the call's first step; consumed by the call)
+        self.next_kind: dict[int, str] = {}
         self.loop = ControlledLoop()
         self.calls = [0] * len(self.spec.names)
         self.results: dict[str, list[Any]] = {name: [] for name in self.spec.names}
@@ -139,11 +145,12 @@ class Harness:
         if call == "continue":
             return await e.continue_generation()
         weights = self.payload(pid, k)
-        if self.kind == "tensor":
+        kind = self.next_kind.pop(pid, self.kind)
+        if kind == "tensor":
             return await e.update_weights_from_tensor(weights)
-        if self.kind == "distributed":
+        if kind == "distributed":
             return await e.update_weights_from_distributed(weights)
-        if self.kind == "ipc":
+        if kind == "ipc":
             return await e.update_weights_from_ipc(weights)
         if self._tmp is None:
             self._tmp = tempfile.TemporaryDirectory(prefix="toctou-disk-")

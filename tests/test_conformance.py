@@ -89,7 +89,7 @@ def test_teeth_pre_fix_race_found_unaided_on_the_real_code(capsys):
     shrinks the schedule to the checker's shortest counterexample length (11) or close."""
     cls = machine("PRE_FIX", properties=("update_safety",), scenario="concurrent", requests=1)
     with capsys.disabled():
-        message = expect_failure(cls, "mixed-version request", max_examples=5000)
+        message = expect_failure(cls, "mixed-version request", max_examples=10_000)
     assert len(cls.stats.failing_steps) <= 11 + 3
     assert "Failing test case" in message or "state.run_" in message  # a runnable program
 
