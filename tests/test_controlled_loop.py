@@ -199,7 +199,9 @@ def test_virtual_time_costs_no_wall_time() -> None:
         loop.spawn(sleeper(), "s")
         assert loop.run(FirstChooser()).stopped == "idle"
         assert loop.time() == 100.0
-    assert time.perf_counter() - start < 1.0
+    # Not a timing test: real sleeping would take 100 s; anything far below proves none
+    # happened, with a margin no shared machine's noise comes near.
+    assert time.perf_counter() - start < 50.0
 
 
 def test_sleeping_task_runs_only_when_all_others_blocked() -> None:
