@@ -42,13 +42,11 @@ from typing import Any
 import torch
 
 from .engine import ENGINES, MODES, Engine, Generation, Monitor, Request, UpdateReply
+from .harness import UPDATE_KIND  # the update entry point each variant is about
 from .weights import perturbed
 
 __all__ = ["LoadReport", "UPDATE_KIND", "main", "run_load"]
 
-#: The update entry point each variant is about (as in impl.harness).
-UPDATE_KIND = {"PRE_FIX": "distributed", "POST_FIX": "tensor", "IPC_BEFORE_22290": "ipc",
-               "DISK": "disk"}
 
 
 @dataclasses.dataclass(frozen=True)
