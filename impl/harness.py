@@ -70,6 +70,23 @@ _REFINE: dict[tuple[str, str], tuple[str, str]] = {
 }
 
 
+async def send_update(engine: Engine, kind: str, weights: dict[str, torch.Tensor],
+                      path: Path | None = None) -> UpdateReply:
+    """Send ``weights`` through the entry point ``kind`` (one of :data:`KINDS`); for
+    ``disk`` they are first written to ``path`` with ``torch.save``."""
+    if kind == "tensor":
+        return await engine.update_weights_from_tensor(weights)
+    if kind == "distributed":
+        return await engine.update_weights_from_distributed(weights)
+    if kind == "ipc":
+        return await engine.update_weights_from_ipc(weights)
+    if kind != "disk" or path is None:
+        raise ValueError(f"unknown update kind {kind!r} (or no path for disk); valid: "
+                         f"{', '.join(KINDS)}")
+    torch.save(weights, path)
+    return await engine.update_weights_from_disk(path)
+
+
 class ReplayDiverged(ControlError):
     """The engine could not take a step of a trace, or took it differently.
 
@@ -144,19 +161,11 @@ class Harness:
             return await e.pause_generation(params["mode"])
         if call == "continue":
             return await e.continue_generation()
-        weights = self.payload(pid, k)
         kind = self.next_kind.pop(pid, self.kind)
-        if kind == "tensor":
-            return await e.update_weights_from_tensor(weights)
-        if kind == "distributed":
-            return await e.update_weights_from_distributed(weights)
-        if kind == "ipc":
-            return await e.update_weights_from_ipc(weights)
-        if self._tmp is None:
+        if kind == "disk" and self._tmp is None:
             self._tmp = tempfile.TemporaryDirectory(prefix="toctou-disk-")
-        path = Path(self._tmp.name) / f"update-{pid}-{k}.pt"
-        torch.save(weights, path)
-        return await e.update_weights_from_disk(path)
+        path = Path(self._tmp.name) / f"update-{pid}-{k}.pt" if self._tmp else None
+        return await send_update(e, kind, self.payload(pid, k), path)
 
     def payload(self, pid: int, k: int) -> dict[str, torch.Tensor]:
         """The weights update ``k`` of process ``pid`` sends: distinct for every update."""

@@ -42,7 +42,7 @@ from typing import Any
 import torch
 
 from .engine import ENGINES, MODES, Engine, Generation, Monitor, Request, UpdateReply
-from .harness import UPDATE_KIND  # the update entry point each variant is about
+from .harness import UPDATE_KIND, send_update  # each variant's update entry point
 from .weights import perturbed
 
 __all__ = ["LoadReport", "UPDATE_KIND", "main", "run_load"]
@@ -108,18 +108,6 @@ def run_load(requests: int = 1000, cycles: int = 100, mode: str = "in_place",
                                  abort_poll_interval, stall_timeout, Path(tmp)))
 
 
-async def _update(engine: Engine, kind: str, weights: dict[str, torch.Tensor],
-                  path: Path) -> UpdateReply:
-    if kind == "tensor":
-        return await engine.update_weights_from_tensor(weights)
-    if kind == "distributed":
-        return await engine.update_weights_from_distributed(weights)
-    if kind == "ipc":
-        return await engine.update_weights_from_ipc(weights)
-    torch.save(weights, path)
-    return await engine.update_weights_from_disk(path)
-
-
 async def _load(requests: int, cycles: int, mode: str, variant: str, seed: int,
                 max_tokens: int, abort_poll_interval: float, stall_timeout: float,
                 tmp: Path) -> LoadReport:
@@ -155,8 +143,8 @@ async def _load(requests: int, cycles: int, mode: str, variant: str, seed: int,
                 await asyncio.sleep(0)
             progress["overlapped"] += monitor.tokens > tokens and engine.rwlock.readers > 0
             await engine.pause_generation(mode)
-            await _update(engine, kind, perturbed(engine.model, seed=seed * 100_003 + i + 1),
-                          tmp / f"cycle-{i}.pt")
+            await send_update(engine, kind, perturbed(engine.model, seed=seed * 100_003 + i + 1),
+                              tmp / f"cycle-{i}.pt")
             await engine.continue_generation()
             progress["cycles"] += 1
 
