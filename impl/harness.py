@@ -169,9 +169,7 @@ class Harness:
 
     def payload(self, pid: int, k: int) -> dict[str, torch.Tensor]:
         """The weights update ``k`` of process ``pid`` sends: distinct for every update."""
-        model = type(self.engine.model)(self.engine.model.vocab, self.engine.model.embed.embedding_dim)
-        model.load_state_dict(self._initial)
-        return perturbed(model, seed=1 + 97 * pid + k)
+        return perturbed(self._initial, seed=1 + 97 * pid + k)
 
     # ------------------------------------------------------------------ stepping
     def enabled(self) -> list[str]:

@@ -97,11 +97,14 @@ class TinyLM(nn.Module):
             current[name].copy_(tensor)
 
 
-def perturbed(model: TinyLM, seed: int, scale: float = 0.1) -> dict[str, torch.Tensor]:
-    """A full, valid update: every weight plus seeded noise (distinct seeds, distinct weights)."""
+def perturbed(model: TinyLM | Mapping[str, torch.Tensor], seed: int,
+              scale: float = 0.1) -> dict[str, torch.Tensor]:
+    """A full, valid update: every weight (of a model, or of a state dict) plus seeded noise;
+    distinct seeds give distinct weights."""
     generator = torch.Generator().manual_seed(seed)
+    weights = model.state_dict() if isinstance(model, nn.Module) else model
     return {name: t + torch.randn(t.shape, generator=generator) * scale
-            for name, t in model.state_dict().items()}
+            for name, t in weights.items()}
 
 
 def to_bytes(weights: Mapping[str, torch.Tensor]) -> bytes:

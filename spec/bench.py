@@ -22,11 +22,7 @@ from typing import Any
 
 from model_check import check
 
-from .pause_update import PAUSE_UPDATE_POST_FIX, PAUSE_UPDATE_PRE_FIX
-from .protocol import POST_FIX
-
-TARGETS = {"POST_FIX": POST_FIX, "PAUSE_UPDATE_PRE_FIX": PAUSE_UPDATE_PRE_FIX,
-           "PAUSE_UPDATE_POST_FIX": PAUSE_UPDATE_POST_FIX}
+from .expected import TARGETS
 
 
 def _one(name: str, params: dict[str, Any], symmetry: bool, out: Any) -> None:

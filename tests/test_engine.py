@@ -26,6 +26,7 @@ from impl.engine import (
     WeightUpdateError,
     perturbed,
 )
+from impl.harness import send_update
 from impl.weights import TinyLM, to_bytes
 from spec import labels as L
 
@@ -62,16 +63,9 @@ def same(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> bool:
 
 async def update(engine: Engine, kind: str, payload: Any, tmp_path: Path):
     """Send ``payload`` through the update entry point ``kind``."""
-    if kind == "tensor":
-        return await engine.update_weights_from_tensor(payload)
-    if kind == "distributed":
-        return await engine.update_weights_from_distributed(payload)
-    if kind == "ipc-dict":
-        return await engine.update_weights_from_ipc(payload)
-    if kind == "disk":
-        path = tmp_path / f"weights-{engine.version}.pt"
-        torch.save(payload, path)
-        return await engine.update_weights_from_disk(path)
+    if kind != "ipc-bytes":
+        return await send_update(engine, "ipc" if kind == "ipc-dict" else kind, payload,
+                                 tmp_path / f"weights-{engine.version}.pt")
     if isinstance(payload, dict):
         return await engine.update_weights_from_ipc(to_bytes(payload))
     buffer = io.BytesIO()  # what torch.save makes of a payload that is not a dict
