@@ -26,14 +26,13 @@ from collections.abc import Callable
 from typing import Any
 
 from hypothesis import HealthCheck, settings
-from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule, run_state_machine_as_test
 
 from spec import labels as L
 from spec.protocol import VARIANTS, State
 
 from .engine import Engine
-from .harness import KINDS, Harness
+from .harness import Harness
 
 #: ``ci``: derandomized (every run explores the same examples; a failure reproduces
 #: exactly) and bounded so the default suite stays fast.  ``long``: randomized, many more
@@ -157,35 +156,29 @@ def machine(variant: str, *, spec_variant: str | None = None,
             self.h.close()
 
     spec = VARIANTS[spec_name](**params)
-    for name, program in zip(spec.names, spec.programs):
-        setattr(Conformance, f"run_{name}", _process_rule(name, program))
+    for name in spec.names:
+        setattr(Conformance, f"run_{name}", _process_rule(name))
     engine_name = engine_factory.__name__ if engine_factory else variant
     Conformance.__name__ = Conformance.__qualname__ = f"Conformance_{engine_name}_vs_{spec_name}"
     Conformance.stats = stats  # type: ignore[attr-defined]
     return Conformance
 
 
-def _process_rule(name: str, programs: tuple[str, ...]) -> Any:
+def _process_rule(name: str) -> Any:
     """The rule "run process ``name`` to its next suspension point", enabled when it can run.
 
     For a client not yet started this starts its operation (generate, pause(mode),
-    update(kind), continue); a process that calls update draws ``kind``, the entry point
-    (tensor, distributed, ipc, disk) its next update uses.  One rule per process lets Hypothesis's swarm testing leave
-    some processes out of a whole example: starving one task for a while is what opens
-    check-then-act windows, so races are found without telling the search where they are.
+    update(kind), continue, with the arguments of the spec's program).  One rule per process
+    lets Hypothesis's swarm testing leave some processes out of a whole example: starving
+    one task for a while is what opens check-then-act windows, so races are found without
+    telling the search where they are.
     """
 
-    def run(self: Any, kind: str = "") -> None:
-        pid = self.spec.names.index(name)
-        if kind and self.h.label(name) == L.UPD_START:
-            self.h.next_kind[pid] = kind  # update(kind): the entry point this call uses
+    def run(self: Any) -> None:
         self._step(name)
 
     run.__name__ = f"run_{name}"
-    enabled = precondition(lambda self: name in self.h.enabled())
-    if "update" in programs:
-        return enabled(rule(kind=st.sampled_from(KINDS))(run))
-    return enabled(rule()(run))
+    return precondition(lambda self: name in self.h.enabled())(rule()(run))
 
 
 def edge_coverage(variant: str, **params: Any) -> tuple[int, int, int]:

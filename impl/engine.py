@@ -5,23 +5,25 @@ One :class:`Engine` is the tokenizer manager (``generate``, ``pause_generation``
 scheduler task (FIFO inbox, a real torch forward pass per step, updates applied between
 forward passes) and the reply-handler task (delivers outputs and update replies).
 
-The four variants differ in ONE named method, ``update_policy``, exactly as the spec's
-variants differ in ``update_policy`` (``spec/protocol.py``):
+A variant is the lock code of every update entry point at one point of upstream history,
+as ONE named definition, ``update_policy`` (kind -> policy), exactly as the spec's variants
+(``spec/protocol.py``):
 
-==========================  ==========================================================
-:class:`PreFixEngine`       :func:`check_then_act` -- the flaw: CL released between
-                            the check of ``is_pause`` and the act (R1)
-:class:`PostFixEngine`      :func:`decide_under_lock` -- #22304: update while still
-                            holding CL when paused
-:class:`IpcBefore22290Engine`  :func:`always_writer` -- writer side every time (D1)
-:class:`DiskEngine`         :func:`check_then_act_shared_slot` -- the pre-fix pattern with
-                            one shared result future for every caller (S3)
-==========================  ==========================================================
+==============================  ==========================================================
+:class:`IpcBefore22290Engine`   ipc :func:`always_writer` (D1); the others
+                                :func:`check_then_act`
+:class:`PreFixEngine`           every kind :func:`check_then_act` -- the flaw: CL released
+                                between the check of ``is_pause`` and the act (R1)
+:class:`PostFixEngine`          tensor, distributed, ipc :func:`decide_under_lock` (#22304);
+                                disk :func:`check_then_act` (never fixed upstream)
+==============================  ==========================================================
 
-Every entry point (``update_weights_from_tensor``, ``_distributed``, ``_ipc``, ``_disk``) of an
-engine uses that engine's policy: a variant is "the update path as it was written at that
-point", not a mixture of paths as upstream ships them (upstream's disk path is DISK while its
-tensor path is POST_FIX).
+What is atomic is what SGLang's released code makes atomic (PROTOCOL.md section 7): every
+kind but disk goes through a per-kind :class:`Communicator` (one call in flight; later callers
+queue FIFO), so the check and the act are one step when the communicator is free; disk sends
+at once and keeps its reply future in ONE shared slot, and a second reply to a done future
+kills the reply handler (S3).  ``await_after_check=True`` adds the await an edit could add
+between the check and the act (the lock-edit gate).
 
 Every point where a task may suspend names its step label (``spec/labels.py``) with
 :func:`~impl.controlled.set_label` just before the await, so a schedule found by the model
@@ -66,9 +68,9 @@ from .rwlock import RWLock
 from .weights import TinyLM, WeightUpdateError, from_bytes, load_file, perturbed, to_bytes
 
 __all__ = [
-    "DiskEngine", "Engine", "Generation", "IpcBefore22290Engine", "Monitor", "PostFixEngine",
+    "Communicator", "Engine", "Generation", "IpcBefore22290Engine", "Monitor", "PostFixEngine",
     "PreFixEngine", "UpdateReply", "WeightUpdateError", "always_writer", "check_then_act",
-    "check_then_act_shared_slot", "decide_under_lock", "perturbed", "ENGINES", "MODES",
+    "decide_under_lock", "perturbed", "ENGINES", "MODES",
 ]
 
 MODES = ("abort", "in_place", "retract")
@@ -117,6 +119,7 @@ class Request:
     seen: tuple[int, tuple[float, ...]] | None = None  # (version, fingerprint) since last pause
     mixed: bool = False
     cancelled: bool = False
+    doomed: bool = False      # marked by abort-all: leaves at the next forward pass
     owner: asyncio.Task[Any] | None = None
 
 
@@ -128,7 +131,7 @@ class Update:
     kind: str
     weights: Mapping[str, torch.Tensor]
     owner: asyncio.Task[Any] | None
-    future: asyncio.Future[UpdateReply] | None = None
+    flush_cache: bool = False  # ask the scheduler to flush its cache after applying
     branch: str = ""   # "paused" or "writer": the branch the policy took to send it
 
 
@@ -139,6 +142,8 @@ class Monitor:
 
     mixed: list[int] = dataclasses.field(default_factory=list)
     applied: list[tuple[int, int, bool]] = dataclasses.field(default_factory=list)  # uid, version, paused
+    #: updates whose reply said "failed" although their weights had been applied (flush_cache)
+    failed_but_applied: list[int] = dataclasses.field(default_factory=list)
 
     def forward(self, req: Request, version: int, fingerprint: tuple[float, ...]) -> None:
         if req.seen is not None and req.seen[1] != fingerprint and not req.mixed:
@@ -147,20 +152,72 @@ class Monitor:
         req.seen = (version, fingerprint)
 
 
+class Communicator:
+    """One call of an update kind in flight at a time, as SGLang's ``_Communicator``.
+
+    A caller that finds no call in flight and nobody queued sends at once, with no
+    suspension; otherwise it queues (FIFO) and suspends until the call in flight has its
+    reply, and is then handed the turn.  Like upstream, a caller handed the turn asserts that
+    no call is in flight: a newcomer that found the communicator free in between makes that
+    assertion fail (the spec's ``communicator_turn_free``).
+    """
+
+    def __init__(self, engine: Engine, kind: str) -> None:
+        self.engine = engine
+        self.kind = kind
+        self.in_flight: Update | None = None          # whose call awaits its reply
+        self.result_event: asyncio.Event | None = None
+        self.result: UpdateReply | None = None
+        self.queue: deque[tuple[asyncio.Event, Update]] = deque()  # queued callers, FIFO
+
+    async def call(self, update: Update, branch: str) -> UpdateReply:
+        ready = asyncio.Event()
+        if self.result_event is not None or self.queue:
+            self.queue.append((ready, update))
+            set_label(L.UPD_QUEUED_PAUSED if branch == "paused" else L.UPD_QUEUED_WRITER)
+            await ready.wait()                                         # queued: suspends
+            if self.result_event is not None:
+                raise AssertionError(f"communicator {self.kind!r}: handed the turn while "
+                                     "another call is in flight")
+        self.engine._send(("update", update))
+        self.result_event, self.in_flight = asyncio.Event(), update
+        set_label(L.UPD_REPLY_PAUSED if branch == "paused" else L.UPD_REPLY_WRITER)
+        await self.result_event.wait()                                 # the reply: suspends
+        reply = self.result
+        self.result_event = self.result = self.in_flight = None
+        if self.queue:
+            self.queue.popleft()[0].set()                              # hand the turn on
+        assert reply is not None
+        return reply
+
+    def handle_recv(self, reply: UpdateReply) -> None:
+        if self.result_event is None:
+            raise asyncio.InvalidStateError(f"communicator {self.kind!r}: a reply with no "
+                                            "call in flight")
+        self.result = reply
+        self.result_event.set()
+
+
+UpdatePolicyFn = Callable[["Engine", Update], Awaitable[UpdateReply]]
+
+
 class Engine:
     """The tokenizer manager, scheduler and reply handler of one server.
 
-    Subclasses choose ``update_policy``; use :data:`ENGINES` to pick one by variant name.
-    ``abort_poll_interval`` is the abort-mode pause's sleep (1 s upstream).
+    Subclasses choose ``update_policy`` (kind -> policy); use :data:`ENGINES` to pick one by
+    variant name.  ``abort_poll_interval`` is the abort-mode pause's sleep (1 s upstream);
+    ``await_after_check`` adds an await between an update's check and its act (an edit the
+    lock-edit gate must catch).
     """
 
     variant: ClassVar[str] = ""
-    update_policy: ClassVar[Callable[[Engine, Update], Awaitable[UpdateReply]]]
+    update_policy: ClassVar[Mapping[str, UpdatePolicyFn]]
 
     def __init__(self, *, seed: int = 0, vocab: int = 32, dim: int = 8,
-                 abort_poll_interval: float = 1.0) -> None:
+                 abort_poll_interval: float = 1.0, await_after_check: bool = False) -> None:
         self.model = TinyLM(vocab, dim, seed)
         self.abort_poll_interval = abort_poll_interval
+        self.await_after_check = await_after_check
         # tokenizer manager
         self.is_pause = False                          # P
         self.is_pause_cond = asyncio.Condition(OwnedLock())  # CL and its waiters CW
@@ -175,8 +232,11 @@ class Engine:
         # reply path
         self.replies: deque[tuple[Any, ...]] = deque()  # RQ
         self.replies_ready = asyncio.Event()
-        self.model_update_result: asyncio.Future[UpdateReply] | None = None  # DISK's slot
+        self.communicators = {kind: Communicator(self, kind)
+                              for kind in type(self).update_policy if kind != "disk"}
+        self.model_update_result: asyncio.Future[UpdateReply] | None = None  # disk's slot
         self.slot_owner: Update | None = None
+        self.dead = False  # the reply handler failed: upstream's server process dies
         self.monitor = Monitor()
         self._ids = itertools.count()
         self._background: set[asyncio.Task[Any]] = set()
@@ -196,6 +256,8 @@ class Engine:
         req = Request(next(self._ids), max_tokens, prompt, self._loop().create_future(),
                       owner=asyncio.current_task())
         try:
+            set_label(L.GEN_TOKENIZE)
+            await asyncio.sleep(0)          # LoRA resolution, tokenization: the reader is held
             self._send(("generate", req))
             set_label(L.GEN_RUN)
             await req.future                                           # outputs: suspends
@@ -241,62 +303,73 @@ class Engine:
             self._send(("continue",))
             self.is_pause_cond.notify_all()
 
-    async def update_weights_from_tensor(self, weights: Mapping[str, torch.Tensor]) -> UpdateReply:
+    async def update_weights_from_tensor(self, weights: Mapping[str, torch.Tensor], *,
+                                         flush_cache: bool = False) -> UpdateReply:
         """Replace the named weights with ``weights`` (name -> tensor), all or nothing."""
-        return await self._update("tensor", weights)
+        return await self._update("tensor", weights, flush_cache)
 
-    async def update_weights_from_distributed(self, weights: Mapping[str, torch.Tensor]) -> UpdateReply:
+    async def update_weights_from_distributed(self, weights: Mapping[str, torch.Tensor], *,
+                                              flush_cache: bool = False) -> UpdateReply:
         """As from a trainer's broadcast: the transport is simulated by copying each tensor."""
         # clone tensors only: anything else is left for check_update to reject by name
         return await self._update("distributed", {k: t.clone() if isinstance(t, torch.Tensor) else t
-                                                  for k, t in _as_dict(weights).items()})
+                                                  for k, t in _as_dict(weights).items()},
+                                  flush_cache)
 
-    async def update_weights_from_ipc(self, payload: bytes | Mapping[str, torch.Tensor]) -> UpdateReply:
+    async def update_weights_from_ipc(self, payload: bytes | Mapping[str, torch.Tensor], *,
+                                      flush_cache: bool = False) -> UpdateReply:
         """As through a shared handle: the payload travels serialised (``torch.save`` bytes)."""
         data = payload if isinstance(payload, bytes) else to_bytes(_as_dict(payload))
-        return await self._update("ipc", from_bytes(data, what="the ipc payload"))
+        return await self._update("ipc", from_bytes(data, what="the ipc payload"), flush_cache)
 
-    async def update_weights_from_disk(self, path: str | Path) -> UpdateReply:
+    async def update_weights_from_disk(self, path: str | Path, *,
+                                       flush_cache: bool = False) -> UpdateReply:
         """Load a ``torch.save``'d dict of tensors from ``path`` and apply it."""
-        return await self._update("disk", load_file(path))
+        return await self._update("disk", load_file(path), flush_cache)
 
     # ------------------------------------------------------------------ the update path
-    async def _update(self, kind: str, weights: Mapping[str, torch.Tensor]) -> UpdateReply:
+    async def _update(self, kind: str, weights: Mapping[str, torch.Tensor],
+                      flush_cache: bool = False) -> UpdateReply:
         self.model.check_update(weights)  # the whole update is valid before any lock is touched
-        update = Update(next(self._ids), kind, dict(weights), asyncio.current_task())
-        reply = await type(self).update_policy(self, update)
+        update = Update(next(self._ids), kind, dict(weights), asyncio.current_task(),
+                        flush_cache=flush_cache)
+        reply = await type(self).update_policy[kind](self, update)
         if not reply.ok:
             raise WeightUpdateError(reply.message)
         return reply
 
-    async def window(self, label: str) -> None:
-        """The schedule point between an update's decision and its act (``upd.decided.*``).
+    async def after_check(self, paused: bool) -> None:
+        """Between an update's check of ``is_pause`` and its act: nothing, as upstream.
 
-        Upstream may suspend here (``async with`` on the lock context; its communicator
-        queues a call while another is in flight); we always yield, so every interleaving
-        the spec allows at this point can be played."""
-        set_label(label)
-        await asyncio.sleep(0)
+        With ``await_after_check`` an await is added here (labels ``upd.decided.*``): the
+        edit that reopens R1 in the pre-fix pattern with a single update."""
+        if self.await_after_check:
+            set_label(L.UPD_DECIDED_PAUSED if paused else L.UPD_DECIDED_UNPAUSED)
+            await asyncio.sleep(0)                                     # the added await
 
-    async def send_update_and_wait(self, update: Update, label: str,
-                                   shared_slot: bool = False) -> UpdateReply:
-        """Send the update to the scheduler and wait for its reply (always suspends)."""
-        future: asyncio.Future[UpdateReply] = self._loop().create_future()
-        if shared_slot:   # `self.model_update_result = asyncio.Future()`: one slot for all callers
-            self.model_update_result, self.slot_owner = future, update
-        else:
-            update.future = future
-        update.branch = "writer" if label == L.UPD_REPLY_WRITER else "paused"
+    async def call(self, update: Update, branch: str) -> UpdateReply:
+        """The act: send the update and wait for its reply (``branch``: paused or writer).
+
+        disk sends at once and stores its future in the one shared slot
+        (``model_update_result``); every other kind goes through its communicator."""
+        update.branch = branch
+        if update.kind != "disk":
+            return await self.communicators[update.kind].call(update, branch)
         self._send(("update", update))
-        set_label(label)
-        return await future
+        future: asyncio.Future[UpdateReply] = self._loop().create_future()
+        self.model_update_result, self.slot_owner = future, update    # overwrites the slot
+        set_label(L.UPD_REPLY_PAUSED if branch == "paused" else L.UPD_REPLY_WRITER)
+        return await future                                            # the reply: suspends
 
-    async def update_under_writer(self, update: Update, shared_slot: bool = False) -> UpdateReply:
+    async def update_under_writer(self, update: Update) -> UpdateReply:
         """The writer side around the update: wait for readers to drain, then update."""
         set_label(L.UPD_WRITE_ACQUIRE)
         await self.rwlock.acquire_writer()                             # may queue / park
+        failure: AssertionError | None = None
         try:
-            reply = await self.send_update_and_wait(update, L.UPD_REPLY_WRITER, shared_slot)
+            reply = await self.call(update, "writer")
+        except AssertionError as exc:   # the communicator's assertion: leave the writer side
+            failure = exc
         except BaseException:
             self._in_background(self.rwlock.release_writer())
             raise
@@ -306,6 +379,8 @@ class Engine:
         except asyncio.CancelledError:  # cancelled while queued on RL: wA still True
             self._in_background(self.rwlock.release_writer())
             raise
+        if failure is not None:
+            raise failure
         return reply
 
     # ------------------------------------------------------------------ daemons
@@ -325,11 +400,18 @@ class Engine:
                 await self.inbox_ready.wait()
 
     async def reply_loop(self) -> None:
-        """One step: deliver the next output or update reply to the task waiting for it."""
+        """One step: deliver the next output or update reply to the task waiting for it.
+
+        A reply that finds the disk slot's future already done raises InvalidStateError
+        here; upstream's wrapper then kills the server process (S3): ``dead`` is set."""
         while True:
             set_label(L.REPLY_LOOP)
             if self.replies:
-                self._deliver(self.replies.popleft())
+                try:
+                    self._deliver(self.replies.popleft())
+                except asyncio.InvalidStateError:
+                    self.dead = True
+                    raise
             if self.replies:
                 await asyncio.sleep(0)
             else:
@@ -366,6 +448,8 @@ class Engine:
             for req in self.running:
                 req.seen = None  # a pause separates weight versions
             if message[1] == "retract":
+                for req in self.running:
+                    req.doomed = False
                 self.retracted += self.running
                 self.running = []
         elif kind == "continue":
@@ -373,9 +457,12 @@ class Engine:
             self.running += self.retracted
             self.retracted = []
         elif kind == "abort":
-            for req in self.running + self.retracted:
+            # waiting requests leave at once; running ones after one more forward pass
+            for req in self.retracted:
                 self._reply(("out", req, False))
-            self.running, self.retracted = [], []
+            self.retracted = []
+            for req in self.running:
+                req.doomed = True
         elif kind == "update":
             self._apply(message[1])
         else:  # pragma: no cover - only the kinds above are ever sent
@@ -390,11 +477,22 @@ class Engine:
             return
         self.version += 1
         self.monitor.applied.append((update.uid, self.version, self.paused))
+        if update.flush_cache and (self.running or self.retracted):
+            # flush_cache needs an idle scheduler; it fails AFTER the weights changed
+            self.monitor.failed_but_applied.append(update.uid)
+            self._reply(("ack", update, UpdateReply(
+                update.uid, False, self.version,
+                "flush_cache failed: the scheduler has requests (the weights were changed)")))
+            return
         self._reply(("ack", update, UpdateReply(update.uid, True, self.version)))
 
     def _forward(self) -> None:
-        """One forward pass over every running request, on the current weights."""
-        live = [req for req in self.running if not req.cancelled]
+        """One forward pass over every running request, on the current weights; requests
+        marked by abort-all leave in it."""
+        for req in self.running:
+            if req.doomed:
+                self._reply(("out", req, False))
+        live = [req for req in self.running if not req.cancelled and not req.doomed]
         fingerprint = self.model.fingerprint()
         next_tokens = self.model.next_tokens([req.last for req in live]) if live else []
         still = []
@@ -419,11 +517,13 @@ class Engine:
                 req.future.set_result(Generation(req.rid, list(req.tokens), not message[2], req.mixed))
             return
         update: Update = message[1]
-        future = update.future
-        if future is None:   # the shared slot resolves whoever set it last (S3)
-            future = self.model_update_result
-        if future is not None and not future.done():
-            future.set_result(message[2])
+        if update.kind != "disk":
+            self.communicators[update.kind].handle_recv(message[2])
+            return
+        # `self.model_update_result.set_result(...)`: the slot resolves whoever set it last,
+        # and raises InvalidStateError when that future is already done (S3)
+        assert self.model_update_result is not None
+        self.model_update_result.set_result(message[2])
 
     # ------------------------------------------------------------------ helpers
     def _send(self, message: tuple[Any, ...]) -> None:
@@ -450,18 +550,17 @@ def _as_dict(weights: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
 
 
 # ---------------------------------------------------------------------- the update policies
-async def check_then_act(engine: Engine, update: Update, shared_slot: bool = False) -> UpdateReply:
-    """Before #22304: read ``is_pause`` under CL, release CL, then act on the stale answer."""
+async def check_then_act(engine: Engine, update: Update) -> UpdateReply:
+    """Before #22304: read ``is_pause`` under CL, release CL, then act on the answer."""
     set_label(L.UPD_CHECK_ACQUIRE)
     async with engine.is_pause_cond:                                   # may queue on CL
         paused = engine.is_pause                                       # the check
-    # CL is free again: from here to the scheduler applying the update, a continue can run
-    # and the scheduler can resume while `paused` still says True (R1).
+    # CL is free again.  No await follows unless the communicator is busy: then a continue
+    # can run while this update, queued, still acts on `paused` (R1).
+    await engine.after_check(paused)                                   # no await upstream
     if paused:
-        await engine.window(L.UPD_DECIDED_PAUSED)                      # check/act gap: R1
-        return await engine.send_update_and_wait(update, L.UPD_REPLY_PAUSED, shared_slot)  # act
-    await engine.window(L.UPD_DECIDED_UNPAUSED)                        # check/act gap: R2
-    return await engine.update_under_writer(update, shared_slot)
+        return await engine.call(update, "paused")                     # the act, no lock
+    return await engine.update_under_writer(update)
 
 
 async def decide_under_lock(engine: Engine, update: Update) -> UpdateReply:
@@ -469,43 +568,35 @@ async def decide_under_lock(engine: Engine, update: Update) -> UpdateReply:
     set_label(L.UPD_CHECK_ACQUIRE)
     async with engine.is_pause_cond:                                   # may queue on CL
         if engine.is_pause:                                            # the check ...
-            await engine.window(L.UPD_DECIDED_PAUSED)                  # CL held: no window
-            return await engine.send_update_and_wait(update, L.UPD_REPLY_PAUSED)  # ... the act
-    await engine.window(L.UPD_DECIDED_UNPAUSED)                        # check/act gap: R2
+            await engine.after_check(True)                             # CL held: no window
+            return await engine.call(update, "paused")                 # ... the act
+    await engine.after_check(False)                                    # check/act gap: R2
     return await engine.update_under_writer(update)
 
 
 async def always_writer(engine: Engine, update: Update) -> UpdateReply:
     """update_weights_from_ipc before #22290: no pause check, writer side every time (D1)."""
-    await engine.window(L.UPD_DECIDED_UNPAUSED)
     return await engine.update_under_writer(update)
-
-
-async def check_then_act_shared_slot(engine: Engine, update: Update) -> UpdateReply:
-    """update_weights_from_disk today: the pre-fix pattern, one shared result future (S3)."""
-    return await check_then_act(engine, update, shared_slot=True)
-
-
-class PreFixEngine(Engine):
-    variant = "PRE_FIX"
-    update_policy = staticmethod(check_then_act)
-
-
-class PostFixEngine(Engine):
-    variant = "POST_FIX"
-    update_policy = staticmethod(decide_under_lock)
 
 
 class IpcBefore22290Engine(Engine):
     variant = "IPC_BEFORE_22290"
-    update_policy = staticmethod(always_writer)
+    update_policy = {"ipc": always_writer, "tensor": check_then_act,
+                     "distributed": check_then_act, "disk": check_then_act}
 
 
-class DiskEngine(Engine):
-    variant = "DISK"
-    update_policy = staticmethod(check_then_act_shared_slot)
+class PreFixEngine(Engine):
+    variant = "PRE_FIX"
+    update_policy = {"tensor": check_then_act, "distributed": check_then_act,
+                     "ipc": check_then_act, "disk": check_then_act}
+
+
+class PostFixEngine(Engine):
+    variant = "POST_FIX"
+    update_policy = {"tensor": decide_under_lock, "distributed": decide_under_lock,
+                     "ipc": decide_under_lock, "disk": check_then_act}
 
 
 ENGINES: dict[str, type[Engine]] = {
-    cls.variant: cls for cls in (PreFixEngine, PostFixEngine, IpcBefore22290Engine, DiskEngine)
+    cls.variant: cls for cls in (PreFixEngine, PostFixEngine, IpcBefore22290Engine)
 }

@@ -33,18 +33,15 @@ import torch
 
 from model_check.report import jsonable
 from spec import labels as L
+from spec.protocol import KINDS as SPEC_KINDS
 from spec.protocol import NOBODY, VARIANTS, ProtocolSpec, State
 
 from .controlled import ControlError, ControlledLoop, set_label
 from .engine import ENGINES, Engine, Generation, Request, Update, UpdateReply
 from .weights import perturbed
 
-#: Every update entry point; they share the variant's locking, so the spec does not tell
-#: them apart, but the engine's transport and validation differ.
-KINDS = ("tensor", "distributed", "ipc", "disk")
-#: The update entry point each variant's harness calls by default (upstream's disk path is DISK).
-UPDATE_KIND = {"PRE_FIX": "distributed", "POST_FIX": "tensor", "IPC_BEFORE_22290": "ipc",
-               "DISK": "disk"}
+#: Every update entry point (the spec's ``kinds``): all but disk have a communicator.
+KINDS = SPEC_KINDS
 
 # (label the engine named, what the task waits on) -> (label while waiting, label once handed over)
 _REFINE: dict[tuple[str, str], tuple[str, str]] = {
@@ -58,6 +55,8 @@ _REFINE: dict[tuple[str, str], tuple[str, str]] = {
     (L.UPD_WRITE_ACQUIRE, "RL"): (L.UPD_WRITE_ACQUIRE, L.UPD_WRITE_LOCKED),
     (L.UPD_WRITE_ACQUIRE, "RL again"): (L.UPD_WRITE_REACQUIRE, L.UPD_WRITE_RECHECK),
     (L.UPD_WRITE_ACQUIRE, "RCW"): (L.UPD_WRITE_WAIT, L.UPD_WRITE_NOTIFIED),
+    (L.UPD_QUEUED_PAUSED, "reply"): (L.UPD_QUEUED_PAUSED, L.UPD_TURN_PAUSED),
+    (L.UPD_QUEUED_WRITER, "reply"): (L.UPD_QUEUED_WRITER, L.UPD_TURN_WRITER),
     (L.UPD_REPLY_PAUSED, "reply"): (L.UPD_REPLY_PAUSED, L.UPD_REPLIED_PAUSED),
     (L.UPD_REPLY_WRITER, "reply"): (L.UPD_REPLY_WRITER, L.UPD_REPLIED_WRITER),
     (L.UPD_RELEASE_ACQUIRE, "RL"): (L.UPD_RELEASE_ACQUIRE, L.UPD_RELEASE_LOCKED),
@@ -71,20 +70,20 @@ _REFINE: dict[tuple[str, str], tuple[str, str]] = {
 
 
 async def send_update(engine: Engine, kind: str, weights: dict[str, torch.Tensor],
-                      path: Path | None = None) -> UpdateReply:
+                      path: Path | None = None, flush_cache: bool = False) -> UpdateReply:
     """Send ``weights`` through the entry point ``kind`` (one of :data:`KINDS`); for
     ``disk`` they are first written to ``path`` with ``torch.save``."""
     if kind == "tensor":
-        return await engine.update_weights_from_tensor(weights)
+        return await engine.update_weights_from_tensor(weights, flush_cache=flush_cache)
     if kind == "distributed":
-        return await engine.update_weights_from_distributed(weights)
+        return await engine.update_weights_from_distributed(weights, flush_cache=flush_cache)
     if kind == "ipc":
-        return await engine.update_weights_from_ipc(weights)
+        return await engine.update_weights_from_ipc(weights, flush_cache=flush_cache)
     if kind != "disk" or path is None:
         raise ValueError(f"unknown update kind {kind!r} (or no path for disk); valid: "
                          f"{', '.join(KINDS)}")
     torch.save(weights, path)
-    return await engine.update_weights_from_disk(path)
+    return await engine.update_weights_from_disk(path, flush_cache=flush_cache)
 
 
 class ReplayDiverged(ControlError):
@@ -102,9 +101,14 @@ class ReplayDiverged(ControlError):
 class Harness:
     """One engine of ``variant`` and one task per spec process, on a controlled loop.
 
-    ``params`` are the spec's parameters (``scenario``, ``requests``, ``updates``, ``mode``,
-    ``tokens``, ``pauses``, ``continues``).  ``engine`` may be given to test a modified
-    engine (a planted bug) against the variant's spec.
+    ``params`` are the spec's parameters (``scenario``, ``requests``, ``updates``, ``kinds``,
+    ``mode``/``modes``, ``tokens``, ``pauses``, ``continues``, ``await_after_check``,
+    ``timer``, ``flush``).  ``engine`` may be given to test a modified engine (a planted
+    bug) against the variant's spec.
+
+    The controlled loop fires a timer only when no task can run, so an abort-mode pause
+    needs ``timer=quiet`` here (the spec's other reading, ``timer=any``, lets the 1 s timer
+    expire at any point, which the loop does not play).
     """
 
     def __init__(self, variant: str, engine: Engine | None = None, seed: int = 0,
@@ -113,11 +117,14 @@ class Harness:
             raise ValueError(f"unknown variant {variant!r}; valid: {', '.join(VARIANTS)}")
         self.variant = variant
         self.spec: ProtocolSpec = VARIANTS[variant](**params)
-        self.engine = engine if engine is not None else ENGINES[variant](seed=seed)
-        self.kind = UPDATE_KIND[variant]  # the entry point updates use, unless next_kind says
-        #: process id -> the entry point its next update call uses (set by a driver, e.g.
-        #: the conformance machine, before the call's first step; consumed by the call)
-        self.next_kind: dict[int, str] = {}
+        if "abort" in self.spec.modes and not self.spec.quiet_timer:
+            raise ValueError("an abort-mode pause needs timer=quiet on the controlled loop, "
+                             "which fires timers only when no task can run")
+        self.engine = engine if engine is not None else ENGINES[variant](
+            seed=seed, await_after_check=self.spec.await_after_check)
+        if self.engine.await_after_check != self.spec.await_after_check:
+            raise ValueError(f"the engine's await_after_check={self.engine.await_after_check} "
+                             f"differs from the spec's {self.spec.await_after_check}")
         self.loop = ControlledLoop()
         self.calls = [0] * len(self.spec.names)
         self.results: dict[str, list[Any]] = {name: [] for name in self.spec.names}
@@ -148,24 +155,25 @@ class Harness:
         program = self.spec.programs[pid]
         for k, call in enumerate(program):
             if k:  # the next call starts in a step of its own, as in the spec
-                set_label(L.CALL_START[call])
+                set_label(L.CALL_START[call[0]])
                 await asyncio.sleep(0)
             self.results[self.spec.names[pid]].append(await self._call(pid, k, call))
             self.calls[pid] = k + 1
 
-    async def _call(self, pid: int, k: int, call: str) -> Generation | UpdateReply | None:
+    async def _call(self, pid: int, k: int, call: tuple[str, str]
+                    ) -> Generation | UpdateReply | None:
         e, params = self.engine, self.spec.params
-        if call == "generate":
+        name, arg = call
+        if name == "generate":
             return await e.generate(prompt=pid % e.model.vocab, max_tokens=params["tokens"])
-        if call == "pause":
-            return await e.pause_generation(params["mode"])
-        if call == "continue":
+        if name == "pause":
+            return await e.pause_generation(arg)
+        if name == "continue":
             return await e.continue_generation()
-        kind = self.next_kind.pop(pid, self.kind)
-        if kind == "disk" and self._tmp is None:
+        if arg == "disk" and self._tmp is None:
             self._tmp = tempfile.TemporaryDirectory(prefix="toctou-disk-")
         path = Path(self._tmp.name) / f"update-{pid}-{k}.pt" if self._tmp else None
-        return await send_update(e, kind, self.payload(pid, k), path)
+        return await send_update(e, arg, self.payload(pid, k), path, self.spec.flush)
 
     def payload(self, pid: int, k: int) -> dict[str, torch.Tensor]:
         """The weights update ``k`` of process ``pid`` sends: distinct for every update."""
@@ -173,7 +181,10 @@ class Harness:
 
     # ------------------------------------------------------------------ stepping
     def enabled(self) -> list[str]:
-        """The processes that can take a step now (in spec process order)."""
+        """The processes that can take a step now (in spec process order); none once the
+        reply handler has failed (the server process is dead)."""
+        if self.engine.dead:
+            return []
         ready = set(self.loop.runnable())
         return [n for n in self.spec.names if n in ready]
 
@@ -216,7 +227,7 @@ class Harness:
             return L.DONE
         named = self.loop.label(name)
         if named is None:  # not started yet: the first call's start
-            return L.CALL_START[self.spec.programs[pid][0]]
+            return L.CALL_START[self.spec.programs[pid][0][0]]
         kind, fut = self._waits_on(task)
         if fut is None:
             return named
@@ -242,9 +253,10 @@ class Harness:
                 return pid
         raise ControlError(f"no task waits on {fut!r}")
 
-    def _queued(self, waiters: Any, sort: bool = False) -> tuple[int, ...]:
-        pids = tuple(self._by_future(f) for f in waiters or () if not f.done())
-        return tuple(sorted(pids)) if sort else pids
+    def _queued(self, waiters: Any) -> tuple[int, ...]:
+        """The tasks parked on a lock or condition, in their FIFO order (not sorted: a
+        lost wake-up must show as a deadlock, not be hidden)."""
+        return tuple(self._by_future(f) for f in waiters or () if not f.done())
 
     def _req(self, req: Request) -> tuple[int, int, int]:
         return (self._pid[req.owner], len(req.tokens), -1 if req.seen is None else req.seen[0])
@@ -254,38 +266,44 @@ class Harness:
         if kind == "generate":
             return ("generate", self._pid[m[1].owner])
         if kind == "update":
-            return ("update", self._pid[m[1].owner], m[1].branch)
+            return ("update", self._pid[m[1].owner], m[1].branch, m[1].kind)
         if kind == "out":
             return ("out", self._pid[m[1].owner], m[2])
         if kind == "ack":
             update: Update = m[1]
-            return ("ack", self._pid[update.owner], update.branch)
+            return ("ack", self._pid[update.owner], update.branch, m[2].ok, update.kind)
         return m
 
     def abstract(self) -> State:
         """The spec state the engine is in, read from the real objects."""
         e = self.engine
         cl, rl = e.is_pause_cond._lock, e.rwlock.lock
-        slot = NOBODY
-        if e.model_update_result is not None and not e.model_update_result.done():
-            slot = self._pid[e.slot_owner.owner]  # type: ignore[union-attr]
+        slot = NOBODY if e.slot_owner is None else self._pid[e.slot_owner.owner]
+        comms = [e.communicators[kind] for kind in self.spec.comms]
+        pid = self._pid
         return State(
             P=e.is_pause,
             cl=self._holder(cl), clq=self._queued(cl._waiters),
-            cw=self._queued(e.is_pause_cond._waiters, sort=True),
+            cw=self._queued(e.is_pause_cond._waiters),
             rl=self._holder(rl), rlq=self._queued(rl._waiters),
-            rcw=self._queued(e.rwlock.cond._waiters, sort=True),
+            rcw=self._queued(e.rwlock.cond._waiters),
             nR=e.rwlock.readers, wA=e.rwlock.writer_active, wW=e.rwlock.writers_waiting,
+            ci=tuple(NOBODY if c.in_flight is None else pid[c.in_flight.owner] for c in comms),
+            cq=tuple(tuple(pid[u.owner] for _, u in c.queue) for c in comms),
             pc=tuple(self.label(n) for n in self.spec.names),
             call=tuple(self.calls),
             Q=tuple(self._message(m) for m in e.inbox),
             paused=e.paused,
             running=tuple(self._req(r) for r in e.running),
             retracted=tuple(self._req(r) for r in e.retracted),
+            doomed=tuple(pid[r.owner] for r in e.running if r.doomed),
             version=e.version,
             RQ=tuple(self._message(m) for m in e.replies),
             slot=slot,
+            slot_done=e.model_update_result is not None and e.model_update_result.done(),
+            dead=e.dead,
             mixed=bool(e.monitor.mixed),
+            lied=bool(e.monitor.failed_but_applied),
         )
 
     def fields(self) -> dict[str, Any]:

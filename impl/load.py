@@ -42,10 +42,10 @@ from typing import Any
 import torch
 
 from .engine import ENGINES, MODES, Engine, Generation, Monitor, Request, UpdateReply
-from .harness import UPDATE_KIND, send_update  # each variant's update entry point
+from .harness import send_update
 from .weights import perturbed
 
-__all__ = ["LoadReport", "UPDATE_KIND", "main", "run_load"]
+__all__ = ["LoadReport", "main", "run_load"]
 
 
 
@@ -114,7 +114,7 @@ async def _load(requests: int, cycles: int, mode: str, variant: str, seed: int,
     rng = random.Random(seed)
     engine = ENGINES[variant](seed=seed, abort_poll_interval=abort_poll_interval)
     engine.monitor = monitor = CountingMonitor()
-    kind = UPDATE_KIND[variant]
+    kind = next(iter(ENGINES[variant].update_policy))  # the variant's first entry point
     batches = [requests // max(cycles, 1) + (i < requests % max(cycles, 1))
                for i in range(max(cycles, 1))]
     wanted: dict[asyncio.Task[Generation], int] = {}

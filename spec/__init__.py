@@ -1,16 +1,16 @@
 """The SGLang pause / continue / weight-update / generate protocol, as plain-Python specs.
 
 Variants (each a :class:`model_check.Spec` subclass; they differ only in
-``update_policy``): :data:`PRE_FIX`, :data:`POST_FIX`, :data:`IPC_BEFORE_22290`,
-:data:`DISK`; and :data:`PAUSE_UPDATE_PRE_FIX` / :data:`PAUSE_UPDATE_POST_FIX`, the coarse
+``update_policy``, the lock code of every update entry point at one point of upstream
+history): :data:`IPC_BEFORE_22290`, :data:`PRE_FIX`, :data:`POST_FIX`; and :data:`PAUSE_UPDATE_PRE_FIX` / :data:`PAUSE_UPDATE_POST_FIX`, the coarse
 benchmark spec of ``shared/BENCH.md``.  Check one with
 ``python -m model_check spec:POST_FIX -D scenario=concurrent``.
 """
 
 from .pause_update import PAUSE_UPDATE_POST_FIX, PAUSE_UPDATE_PRE_FIX
-from .protocol import DISK, IPC_BEFORE_22290, POST_FIX, PRE_FIX, VARIANTS, ProtocolSpec
+from .protocol import IPC_BEFORE_22290, POST_FIX, PRE_FIX, VARIANTS, ProtocolSpec
 
 __all__ = [
-    "DISK", "IPC_BEFORE_22290", "PAUSE_UPDATE_POST_FIX", "PAUSE_UPDATE_PRE_FIX", "POST_FIX",
+    "IPC_BEFORE_22290", "PAUSE_UPDATE_POST_FIX", "PAUSE_UPDATE_PRE_FIX", "POST_FIX",
     "PRE_FIX", "VARIANTS", "ProtocolSpec",
 ]

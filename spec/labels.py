@@ -25,23 +25,33 @@ GEN_READ_ACQUIRE = "gen.read.acquire"    # blocked: queued on RL (reader side)
 GEN_READ_LOCKED = "gen.read.locked"      # ready: RL handed over; next: test wA / wW
 GEN_READ_WAIT = "gen.read.wait"          # blocked: parked on the RWLock condition
 GEN_READ_NOTIFIED = "gen.read.notified"  # ready: notified; next: re-acquire RL
+GEN_TOKENIZE = "gen.tokenize"            # ready: reader held, awaited work (LoRA, tokenize);
+                                         #   next: send the request to the scheduler
 GEN_RUN = "gen.run"                      # blocked: reader held, request sent, awaits its end
 GEN_FINISHED = "gen.finished"            # ready: the end arrived; next: release the reader
 GEN_RELEASE_ACQUIRE = "gen.release.acquire"  # blocked: queued on RL to release the reader
 GEN_RELEASE_LOCKED = "gen.release.locked"    # ready: RL handed over; next: nR -= 1
 
 # --- UPDATE: update_weights_from_{distributed,tensor,ipc,disk} --------------------------
-UPD_START = "upd.start"                  # ready: not started; next: the pause check
+UPD_START = "upd.start"                  # ready: not started; next: the pause check and, when
+                                         #   nothing must wait, the act in the same step
 UPD_CHECK_ACQUIRE = "upd.check.acquire"  # blocked: queued on CL for the check
 UPD_CHECK_LOCKED = "upd.check.locked"    # ready: CL handed over; next: read P, decide
-UPD_DECIDED_PAUSED = "upd.decided.paused"      # ready: decided "paused" (the TOCTOU window)
-UPD_DECIDED_UNPAUSED = "upd.decided.unpaused"  # ready: decided "take the writer side"
+# The two decided labels exist only with await_after_check=1: an edit that adds an await
+# between the check and the act.  Upstream has no suspension there (PROTOCOL.md section 7).
+UPD_DECIDED_PAUSED = "upd.decided.paused"      # ready: decided "paused" (an added await)
+UPD_DECIDED_UNPAUSED = "upd.decided.unpaused"  # ready: decided "writer side" (an added await)
 UPD_WRITE_ACQUIRE = "upd.write.acquire"        # blocked: queued on RL (first time)
 UPD_WRITE_LOCKED = "upd.write.locked"          # ready: RL handed over; next: wW += 1, test
 UPD_WRITE_WAIT = "upd.write.wait"              # blocked: parked on the RWLock condition
 UPD_WRITE_NOTIFIED = "upd.write.notified"      # ready: notified; next: re-acquire RL
 UPD_WRITE_REACQUIRE = "upd.write.reacquire"    # blocked: queued on RL after a notify
 UPD_WRITE_RECHECK = "upd.write.recheck"        # ready: RL handed over; next: test again
+# The per-kind communicator: one call of a kind in flight; later callers queue, FIFO.
+UPD_QUEUED_PAUSED = "upd.queued.paused"  # blocked: paused branch, queued on the communicator
+UPD_QUEUED_WRITER = "upd.queued.writer"  # blocked: writer held, queued on the communicator
+UPD_TURN_PAUSED = "upd.turn.paused"      # ready: handed the turn; next: assert free, send
+UPD_TURN_WRITER = "upd.turn.writer"      # ready: handed the turn; next: assert free, send
 UPD_REPLY_PAUSED = "upd.reply.paused"    # blocked: update sent (paused branch), awaits reply
 UPD_REPLY_WRITER = "upd.reply.writer"    # blocked: update sent under the writer side
 UPD_REPLIED_PAUSED = "upd.replied.paused"  # ready: reply in; next: return (post-fix: free CL)
@@ -55,7 +65,9 @@ PAUSE_ACQUIRE = "pause.acquire"          # blocked: queued on CL
 PAUSE_LOCKED = "pause.locked"            # ready: CL handed over; next: P := True
 PAUSE_PROBE_ACQUIRE = "pause.probe.acquire"  # blocked (abort mode): queued on RL to probe
 PAUSE_PROBE_LOCKED = "pause.probe.locked"    # ready: RL handed over; next: is it locked?
-PAUSE_SLEEP = "pause.sleep"              # ready only when nothing else is: sleep(1.0), CL held
+PAUSE_SLEEP = "pause.sleep"              # sleep(1.0), CL held; its timer fires at any point
+                                         #   (timer=any) or only when nothing else can run
+                                         #   (timer=quiet)
 
 # --- CONT: continue_generation ------------------------------------------------------------
 CONT_START = "cont.start"                # ready: not started; next: acquire CL
@@ -79,6 +91,8 @@ RESUME: dict[str, str] = {
     UPD_WRITE_ACQUIRE: UPD_WRITE_LOCKED,
     UPD_WRITE_WAIT: UPD_WRITE_NOTIFIED,
     UPD_WRITE_REACQUIRE: UPD_WRITE_RECHECK,
+    UPD_QUEUED_PAUSED: UPD_TURN_PAUSED,
+    UPD_QUEUED_WRITER: UPD_TURN_WRITER,
     UPD_REPLY_PAUSED: UPD_REPLIED_PAUSED,
     UPD_REPLY_WRITER: UPD_REPLIED_WRITER,
     UPD_RELEASE_ACQUIRE: UPD_RELEASE_LOCKED,
@@ -89,9 +103,12 @@ RESUME: dict[str, str] = {
 
 BLOCKED: frozenset[str] = frozenset(RESUME) | {DONE}
 
+#: Labels where an update waits on (or for) its kind's communicator: queued, or handed the turn.
+COMM_QUEUED: frozenset[str] = frozenset({UPD_QUEUED_PAUSED, UPD_QUEUED_WRITER})
+
 #: Labels where a process holds a reader of the RWLock.
 READER_HELD: frozenset[str] = frozenset(
-    {GEN_RUN, GEN_FINISHED, GEN_RELEASE_ACQUIRE, GEN_RELEASE_LOCKED}
+    {GEN_TOKENIZE, GEN_RUN, GEN_FINISHED, GEN_RELEASE_ACQUIRE, GEN_RELEASE_LOCKED}
 )
 #: Labels where an update is counted in ``wW`` (waiting for the writer side).
 WRITER_WAITING: frozenset[str] = frozenset(
@@ -99,11 +116,13 @@ WRITER_WAITING: frozenset[str] = frozenset(
 )
 #: Labels where an update holds the writer side.
 WRITER_HELD: frozenset[str] = frozenset(
-    {UPD_REPLY_WRITER, UPD_REPLIED_WRITER, UPD_RELEASE_ACQUIRE, UPD_RELEASE_LOCKED}
+    {UPD_QUEUED_WRITER, UPD_TURN_WRITER, UPD_REPLY_WRITER, UPD_REPLIED_WRITER,
+     UPD_RELEASE_ACQUIRE, UPD_RELEASE_LOCKED}
 )
 #: Labels of an update on the paused branch, from its decision until it returns.
 PAUSED_BRANCH: frozenset[str] = frozenset(
-    {UPD_DECIDED_PAUSED, UPD_REPLY_PAUSED, UPD_REPLIED_PAUSED}
+    {UPD_DECIDED_PAUSED, UPD_QUEUED_PAUSED, UPD_TURN_PAUSED, UPD_REPLY_PAUSED,
+     UPD_REPLIED_PAUSED}
 )
 
 #: The first label of each client call.

@@ -1,81 +1,90 @@
 """The pause / continue / weight-update / generate protocol as a state machine.
 
-This is ``shared/PROTOCOL.md`` section 3, cut at await granularity: one action of the spec is
-one *step* of one task, from the point where it resumes to the point where it next suspends
-(or finishes).  Which task runs next is the only choice; every task is deterministic given
-the state, so an action is just ``(process, label)``: the process and the code point it
-resumes from (labels in :mod:`spec.labels`).
+This is the protocol of SGLang's tokenizer manager, cut at the real code's await
+granularity: one action of the spec is one *step* of one task, from the point where it
+resumes to the point where it next suspends (or finishes).  Which task runs next is the only
+choice; every task is deterministic given the state, so an action is just
+``(process, label)``: the process and the code point it resumes from (labels in
+:mod:`spec.labels`).
 
-asyncio is modelled as PROTOCOL.md section 2 says, explicitly:
+What is atomic is what the released code makes atomic (``shared/PROTOCOL.md`` section 7):
 
-* ``asyncio.Lock`` (CL, and RL inside the RWLock): a free lock with no waiters is taken at
-  once, with no suspension; otherwise the task queues FIFO and suspends.  ``release`` hands
-  the lock to the first waiter (it becomes ready holding the lock): newcomers cannot barge.
-* ``asyncio.Condition``: ``wait`` releases the lock and parks the task; ``notify_all``
-  makes every parked task ready; a ready task then re-acquires the lock (fast path or queue).
-* the writer-preferring RWLock: RL, its condition, and the counters ``nR``, ``wA``, ``wW``.
-* ``asyncio.sleep(1.0)`` (abort-mode pause): virtual time; the sleeper can run only when no
-  other task can.  This is a timing assumption, stated plainly: one 1 s poll outlasts
-  everything else that can happen meanwhile, a request's whole generation included.  The
-  controlled event loop makes the same assumption, so conformance cannot test it.
+* an update of a kind other than disk goes through that kind's *communicator*: one call in
+  flight per kind; a caller that finds it free sends at once, with no suspension; one that
+  finds it busy (a call in flight, or callers queued) queues FIFO and suspends until the call
+  in flight has its reply, and only then sends;
+* so "acquire a free CL, read P, release CL, skip the writer side, send" is ONE step when the
+  communicator is free: there is no suspension between the check and the act.  The real R1
+  needs a second update of the same kind, queued behind the first, while a continue runs;
+* disk has no communicator: it sends at once and puts its reply future in ONE shared slot;
+  a reply that finds the slot's future already done makes the reply handler fail, which
+  kills the server (S3);
+* a request takes the reader side, then does awaited work (tokenization) before it reaches
+  the scheduler;
+* an abort-mode pause sends only abort-all and never pauses the scheduler; the scheduler drops
+  waiting requests and marks running ones to finish after one more forward pass.
 
-The scheduler (its FIFO queue ``Q``, pause state, running requests and weight version) and
-the reply handler (FIFO ``RQ`` back to the tokenizer) are processes too.
+asyncio is modelled explicitly: ``asyncio.Lock`` (free-lock fast path, FIFO hand-off, no
+barging), ``asyncio.Condition`` (wait releases and parks in FIFO order; ``notify_all`` makes
+every parked task ready; a ready task re-acquires the lock), and the writer-preferring RWLock
+(RL, its condition, ``nR``, ``wA``, ``wW``).  The abort-mode pause's ``sleep(1.0)`` is the one
+timer: with ``timer=any`` (default, sound) it may expire at any point; with ``timer=quiet`` it
+fires only when nothing else can run (the reading under which A1 cannot happen).
 
-The variants differ in ONE named definition, :attr:`ProtocolSpec.update_policy`:
+The scheduler (FIFO queue ``Q``, pause state, running requests, weight version) and the
+reply handler (FIFO ``RQ`` back to the tokenizer) are processes too.
 
-=====================  ==========================================================
-``PRE_FIX``            :data:`CHECK_THEN_ACT`: read P under CL, release CL, then act
-``POST_FIX``           :data:`DECIDE_UNDER_LOCK`: #22304, update while still holding CL
-``IPC_BEFORE_22290``   :data:`ALWAYS_WRITER`: no pause check, writer side every time
-``DISK``               :data:`CHECK_THEN_ACT_SHARED_SLOT`: the pre-fix pattern plus one
-                       shared result future for every caller (S3)
-=====================  ==========================================================
+A variant is the lock code of ALL update entry points at one point of upstream history, as
+ONE named definition, :attr:`ProtocolSpec.update_policy` (kind -> policy):
 
-Modelling choice, stated once: between the update's decision and its act there is a
-suspension point in every variant (label ``upd.decided.*``).  Upstream may suspend there
-(``async with`` on the lock context; the communicator queues a call while another is in
-flight); making it a schedule point covers both cases, so safety proven here holds whether
-or not the real code suspends.  In POST_FIX the paused branch keeps CL across it, which is
-exactly what closes the window.
+=====================  ==================================================================
+``IPC_BEFORE_22290``   ipc: :data:`ALWAYS_WRITER` (D1); tensor, distributed, disk:
+                       :data:`CHECK_THEN_ACT`
+``PRE_FIX``            every kind :data:`CHECK_THEN_ACT`: read P under CL, release CL, act
+``POST_FIX``           tensor, distributed, ipc: :data:`DECIDE_UNDER_LOCK` (#22304); disk:
+                       :data:`CHECK_THEN_ACT` (never fixed upstream)
+=====================  ==================================================================
+
+``await_after_check=1`` adds the suspension point an edit could add between the check and the
+act (labels ``upd.decided.*``): the lock-edit gate.  Under it POST_FIX stays safe and the
+pre-fix pattern breaks with a single update.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from typing import Any, NamedTuple
 
-from model_check import Parameter, Property, Spec, always, sometimes
+from model_check import Parameter, ParameterError, Property, Spec, always, sometimes
 
 from . import labels as L
 
 NOBODY = -1
 
+#: Every update entry point.  All but disk go through a per-kind communicator.
+KINDS = ("tensor", "distributed", "ipc", "disk")
+
 
 @dataclasses.dataclass(frozen=True)
 class UpdatePolicy:
-    """How an update decides between the paused branch and the writer side.
+    """How an update entry point decides between the paused branch and the writer side.
 
     ``checks_pause``: read P at all (False: the writer side every time).
     ``holds_cl_while_paused``: on the paused branch, keep CL until the reply (the fix).
-    ``shared_result_slot``: every paused caller waits on one shared result future; the
-    reply resolves whoever set it last (update_weights_from_disk).
     """
 
     name: str
     checks_pause: bool
     holds_cl_while_paused: bool
-    shared_result_slot: bool = False
 
 
-#: The flaw (#22304's "before"): the check and the act are separate steps, CL released between.
+#: The flaw (#22304's "before"): read P under CL, release CL, then act on the answer.
 CHECK_THEN_ACT = UpdatePolicy("check_then_act", True, False)
 #: The fix (#22304): decide and, when paused, update while still holding CL.
 DECIDE_UNDER_LOCK = UpdatePolicy("decide_under_lock", True, True)
 #: update_weights_from_ipc before #22290: the writer side every time (D1).
 ALWAYS_WRITER = UpdatePolicy("always_writer", False, False)
-#: update_weights_from_disk today: check-then-act, and one shared result future (S3).
-CHECK_THEN_ACT_SHARED_SLOT = UpdatePolicy("check_then_act_shared_slot", True, False, True)
 
 
 class State(NamedTuple):
@@ -86,23 +95,29 @@ class State(NamedTuple):
     P: bool                      # is_pause
     cl: int                      # CL holder, or NOBODY
     clq: tuple[int, ...]         # CL waiters, FIFO
-    cw: tuple[int, ...]          # parked on the pause condition (sorted)
+    cw: tuple[int, ...]          # parked on the pause condition, FIFO
     rl: int                      # RL holder, or NOBODY
     rlq: tuple[int, ...]         # RL waiters, FIFO
-    rcw: tuple[int, ...]         # parked on the RWLock condition (sorted)
+    rcw: tuple[int, ...]         # parked on the RWLock condition, FIFO
     nR: int                      # readers holding the RWLock
     wA: bool                     # writer active
     wW: int                      # writers waiting
+    ci: tuple[int, ...]          # per communicator: the caller whose call is in flight
+    cq: tuple[tuple[int, ...], ...]  # per communicator: queued callers, FIFO
     pc: tuple[str, ...]
     call: tuple[int, ...]
     Q: tuple[tuple[Any, ...], ...]   # tokenizer -> scheduler, FIFO
     paused: bool                     # scheduler paused
     running: tuple[tuple[int, int, int], ...]    # (request, tokens made, version seen or -1)
-    retracted: tuple[tuple[int, int, int], ...]  # retract-mode: back in the waiting queue
-    version: int                                 # weight version
+    retracted: tuple[tuple[int, int, int], ...]  # waiting queue (retract-mode pause)
+    doomed: tuple[int, ...]      # running requests abort-all marked to leave at the next pass
+    version: int                 # weight version
     RQ: tuple[tuple[Any, ...], ...]  # scheduler -> reply handler, FIFO
-    slot: int                    # DISK: who the shared result future belongs to, or NOBODY
+    slot: int                    # disk: whose future is in the shared slot, or NOBODY
+    slot_done: bool              # disk: that future already has its result
+    dead: bool                   # the reply handler failed: the server process died
     mixed: bool                  # monitor: a request ran forward passes across a version change
+    lied: bool                   # monitor: an update reported as failed had changed weights
 
 
 class _Work:
@@ -124,88 +139,135 @@ class _Work:
 
 SCENARIOS = ("concurrent", "rl-loop")
 MODES = ("in_place", "retract", "abort")
+TIMERS = ("any", "quiet")
+
+
+def _split(text: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in text.split(",")) if text.strip() else ()
 
 
 class ProtocolSpec(Spec):
     """The protocol, parametrised by scenario and sizes; subclasses pick the update policy.
 
     Parameters (``-D name=value``): ``scenario`` (``concurrent``: pause, continue and every
-    update are independent clients; ``rl-loop``: one controller calls pause(mode), the
-    updates, then continue), ``requests`` N, ``updates`` M, ``mode`` of every pause,
-    ``tokens`` per request, and for ``concurrent`` how many times the pause and continue
-    clients call.
+    update are independent clients; ``rl-loop``: one controller calls pause, the updates,
+    then continue), ``requests`` N, ``updates`` M, ``kinds`` (comma-separated update kinds,
+    one per update; default: every update of the variant's first kind), ``mode`` / ``modes``
+    (pause mode of every pause call / comma-separated, one per pause call), ``tokens`` per
+    request, ``pauses`` and ``continues`` (calls of those clients, concurrent only),
+    ``await_after_check`` (1: an await between the check and the act), ``timer``, ``flush``
+    (1: every update asks for ``flush_cache``).
 
     >>> spec = POST_FIX(requests=1, scenario="rl-loop")
     >>> spec.names
     ('ctl', 'gen0', 'sched', 'reply')
+    >>> spec.programs[0]
+    (('pause', 'in_place'), ('update', 'tensor'), ('continue', ''))
     >>> [spec.format_action(a) for a in spec.actions(spec.init_states()[0])]
     ['ctl pause.start', 'gen0 gen.start']
     """
 
     name = "PROTOCOL"
-    update_policy: UpdatePolicy = DECIDE_UNDER_LOCK
+    update_policy: Mapping[str, UpdatePolicy] = {}
     parameters = (
         Parameter("scenario", "concurrent", "client scenario", choices=SCENARIOS),
         Parameter("requests", 2, "generate requests N", minimum=0, maximum=8),
-        Parameter("updates", 1, "weight updates M", minimum=1, maximum=4),
-        Parameter("mode", "in_place", "pause mode", choices=MODES),
+        Parameter("updates", 1, "weight updates M", minimum=0, maximum=4),
+        Parameter("kinds", "", "update kinds, one per update, comma-separated (tensor, "
+                  "distributed, ipc, disk); default: every update of the variant's first kind"),
+        Parameter("mode", "in_place", "pause mode of every pause call", choices=MODES),
+        Parameter("modes", "", "pause modes, one per pause call, comma-separated; "
+                  "default: mode for every call"),
         Parameter("tokens", 2, "forward passes a request needs to finish", minimum=1, maximum=4),
         Parameter("pauses", 1, "concurrent: calls of the pause client", minimum=0, maximum=3),
         Parameter("continues", 1, "concurrent: calls of the continue client", minimum=0,
                   maximum=3),
+        Parameter("await_after_check", 0, "1: an edit adds an await between the update's "
+                  "check of P and its act", minimum=0, maximum=1),
+        Parameter("timer", "any", "the abort-mode pause's 1 s timer: any (may expire at any "
+                  "point, sound) or quiet (only when nothing else can run)", choices=TIMERS),
+        Parameter("flush", 0, "1: every update asks the scheduler for flush_cache",
+                  minimum=0, maximum=1),
     )
 
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
         p = self.params
-        if p["scenario"] == "rl-loop":
+        rl_loop = p["scenario"] == "rl-loop"
+        if rl_loop:
             for name in ("pauses", "continues"):
                 if p[name] != 1:
-                    from model_check import ParameterError
-
                     raise ParameterError(
                         f"parameter {name} applies to scenario=concurrent only; "
                         "rl-loop calls pause and continue once each"
                     )
         n, m = p["requests"], p["updates"]
+        kinds = _split(p["kinds"]) or (next(iter(self.update_policy), "tensor"),) * m
+        bad = [k for k in kinds if k not in self.update_policy]
+        if bad:
+            raise ParameterError(f"parameter kinds: {bad[0]!r} is not an update kind; "
+                                 f"valid kinds: {', '.join(self.update_policy) or KINDS}")
+        if len(kinds) != m:
+            raise ParameterError(f"parameter kinds: {len(kinds)} kinds given for updates={m}; "
+                                 "give one kind per update")
+        pause_calls = 1 if rl_loop else p["pauses"]
+        modes = _split(p["modes"]) or (p["mode"],) * pause_calls
+        bad = [x for x in modes if x not in MODES]
+        if bad:
+            raise ParameterError(f"parameter modes: {bad[0]!r} is not a pause mode; "
+                                 f"valid modes: {', '.join(MODES)}")
+        if len(modes) != pause_calls:
+            raise ParameterError(f"parameter modes: {len(modes)} modes given for "
+                                 f"{pause_calls} pause calls; give one mode per pause call")
+        self.kinds: tuple[str, ...] = kinds
+        self.modes: tuple[str, ...] = modes
+        #: the communicators this scenario uses (every kind but disk), in order of first use
+        self.comms: tuple[str, ...] = tuple(dict.fromkeys(k for k in kinds if k != "disk"))
         # Clients first, then requests: among equally short counterexamples, the search
         # then reports the one where the clients act first.
         names: list[str] = []
-        programs: list[tuple[str, ...]] = []
-        if p["scenario"] == "rl-loop":
+        programs: list[tuple[tuple[str, str], ...]] = []
+        if rl_loop:
             names.append("ctl")
-            programs.append(("pause",) + ("update",) * m + ("continue",))
+            programs.append((("pause", modes[0]),) + tuple(("update", k) for k in kinds)
+                            + (("continue", ""),))
         else:
             names += ["pauser", "continuer"] + [f"upd{j}" for j in range(m)]
-            programs += [("pause",) * p["pauses"], ("continue",) * p["continues"]]
-            programs += [("update",)] * m
+            programs += [tuple(("pause", x) for x in modes),
+                         (("continue", ""),) * p["continues"]]
+            programs += [(("update", k),) for k in kinds]
         self.clients = range(len(names))
         self.requests = range(len(names), len(names) + n)
         names += [f"gen{i}" for i in range(n)]
-        programs += [("generate",)] * n
+        programs += [(("generate", ""),)] * n
         self.sched = len(names)
         self.reply = len(names) + 1
         self.names: tuple[str, ...] = tuple(names) + ("sched", "reply")
-        self.programs: tuple[tuple[str, ...], ...] = tuple(programs) + ((), ())
-        self.mode: str = p["mode"]
+        self.programs: tuple[tuple[tuple[str, str], ...], ...] = tuple(programs) + ((), ())
         self.tokens: int = p["tokens"]
+        self.await_after_check: bool = bool(p["await_after_check"])
+        self.quiet_timer: bool = p["timer"] == "quiet"
+        self.flush: bool = bool(p["flush"])
         self._step = {
             L.GEN_START: self._gen_start,
             L.GEN_GATE_LOCKED: self._gen_gate_test,
             L.GEN_GATE_NOTIFIED: self._gen_start,
             L.GEN_READ_LOCKED: self._gen_read_test,
             L.GEN_READ_NOTIFIED: self._gen_read_acquire,
+            L.GEN_TOKENIZE: self._gen_send,
             L.GEN_FINISHED: self._gen_finished,
             L.GEN_RELEASE_LOCKED: self._gen_release,
             L.UPD_START: self._upd_start,
             L.UPD_CHECK_LOCKED: self._upd_check,
-            L.UPD_DECIDED_PAUSED: self._upd_send_paused,
+            L.UPD_DECIDED_PAUSED: self._upd_act_paused,
             L.UPD_DECIDED_UNPAUSED: self._upd_write_acquire,
             L.UPD_WRITE_LOCKED: self._upd_write_enter,
             L.UPD_WRITE_NOTIFIED: self._upd_write_reacquire,
             L.UPD_WRITE_RECHECK: self._upd_write_test,
-            L.UPD_REPLIED_PAUSED: self._upd_replied_paused,
-            L.UPD_REPLIED_WRITER: self._upd_replied_writer,
+            L.UPD_TURN_PAUSED: self._upd_turn,
+            L.UPD_TURN_WRITER: self._upd_turn,
+            L.UPD_REPLIED_PAUSED: self._upd_replied,
+            L.UPD_REPLIED_WRITER: self._upd_replied,
             L.UPD_RELEASE_LOCKED: self._upd_release,
             L.PAUSE_START: self._pause_start,
             L.PAUSE_LOCKED: self._pause_locked,
@@ -219,28 +281,32 @@ class ProtocolSpec(Spec):
 
     # ---------------------------------------------------------------- the Spec interface
     def init_states(self) -> list[State]:
-        pc = tuple(L.CALL_START[prog[0]] if prog else L.DONE for prog in self.programs[:-2])
+        pc = tuple(L.CALL_START[prog[0][0]] if prog else L.DONE for prog in self.programs[:-2])
         return [
             State(
                 P=False, cl=NOBODY, clq=(), cw=(), rl=NOBODY, rlq=(), rcw=(), nR=0, wA=False,
-                wW=0, pc=pc + (L.SCHED_LOOP, L.REPLY_LOOP), call=(0,) * len(self.names), Q=(),
-                paused=False, running=(), retracted=(), version=0, RQ=(), slot=NOBODY,
-                mixed=False,
+                wW=0, ci=(NOBODY,) * len(self.comms), cq=((),) * len(self.comms),
+                pc=pc + (L.SCHED_LOOP, L.REPLY_LOOP), call=(0,) * len(self.names), Q=(),
+                paused=False, running=(), retracted=(), doomed=(), version=0, RQ=(),
+                slot=NOBODY, slot_done=False, dead=False, mixed=False, lied=False,
             )
         ]
 
     def actions(self, state: State) -> list[tuple[str, str]]:
+        if state.dead:  # the server process died: nothing runs any more
+            return []
         names, pc = self.names, state.pc
+        quiet = self.quiet_timer
         acts = [
             (names[p], pc[p])
             for p in range(self.sched)
-            if pc[p] not in L.BLOCKED and pc[p] != L.PAUSE_SLEEP
+            if pc[p] not in L.BLOCKED and not (quiet and pc[p] == L.PAUSE_SLEEP)
         ]
         if state.Q or (state.running and not state.paused):
             acts.append((names[self.sched], L.SCHED_LOOP))
         if state.RQ:
             acts.append((names[self.reply], L.REPLY_LOOP))
-        if not acts:  # virtual time: a sleeper wakes only when nothing else can run
+        if quiet and not acts:  # virtual time: a sleeper wakes only when nothing else can run
             acts = [(names[p], L.PAUSE_SLEEP) for p in self.clients if pc[p] == L.PAUSE_SLEEP]
         return acts
 
@@ -256,8 +322,11 @@ class ProtocolSpec(Spec):
     def is_done(self, state: State) -> bool:
         """Every client call returned, and each request either finished or rests paused
         (parked at the gate while P is True, or held in the paused scheduler): the server is
-        idle until someone calls continue.  An update or pause that never returns is not
+        idle until someone calls continue.  A server whose reply handler failed has ended
+        too (``reply_handler_ok`` reports it).  An update or pause that never returns is not
         done: that is a deadlock."""
+        if state.dead:
+            return True
         pc = state.pc
         if any(pc[c] != L.DONE for c in self.clients) or state.cl != NOBODY:
             return False
@@ -272,6 +341,8 @@ class ProtocolSpec(Spec):
         return True
 
     def properties(self) -> list[Property]:
+        policies = [self.update_policy[k] for k in self.kinds]
+        checks = any(pol.checks_pause for pol in policies)
         props = [
             always("type_ok", self.type_ok, "every variable in range; counters match the pcs"),
             always("update_safety", lambda s: not s.mixed,
@@ -281,21 +352,30 @@ class ProtocolSpec(Spec):
                    "it is paused or no request holds a reader"),
             always("rwlock_exclusion", self.rwlock_exclusion,
                    "never a writer together with readers; never two writers"),
+            always("reply_handler_ok", lambda s: not s.dead,
+                   "the reply handler never fails (a second reply to the disk slot's done "
+                   "future kills the server: S3)"),
+            always("failed_update_unchanged", lambda s: not s.lied,
+                   "an update reported as failed changed no weights (flush_cache)"),
+            always("communicator_turn_free", self.communicator_turn_free,
+                   "a caller handed the communicator's turn finds no call in flight (else "
+                   "its assertion fails)"),
         ]
-        if self.update_policy.checks_pause:
+        if checks:
             props.append(always(
                 "paused_update_keeps_P", self.paused_update_keeps_p,
                 "while an update is on the paused branch, P stays True"))
-            props.append(sometimes(
-                "update_applied_paused", lambda s: self._acked(s, "paused"),
-                "the scheduler applies an update on the paused branch"))
-        if self.params["scenario"] == "concurrent" or not self.update_policy.checks_pause:
+            if self.modes:
+                props.append(sometimes(
+                    "update_applied_paused", lambda s: self._acked(s, "paused"),
+                    "the scheduler applies an update on the paused branch"))
+        if self.kinds and (self.params["scenario"] == "concurrent" or not checks):
             # rl-loop pauses before every update, so the writer branch is unreachable there.
             props.append(sometimes(
                 "update_applied_writer", lambda s: self._acked(s, "writer"),
                 "the scheduler applies an update taken under the writer side"))
-        if (self.params["requests"] and self.tokens > 1 and self.mode != "abort"
-                and self.update_policy.checks_pause):
+        if (self.params["requests"] and self.tokens > 1 and checks and self.modes
+                and "in_place" in self.modes):
             # the situation update_safety is about must be reachable: an update applied while
             # a request that has already made tokens waits in the (paused) scheduler
             props.append(sometimes(
@@ -313,22 +393,24 @@ class ProtocolSpec(Spec):
     # ---------------------------------------------------------------- properties
     def type_ok(self, s: State) -> bool:
         procs = range(len(self.names))
-        if not (isinstance(s.P, bool) and isinstance(s.wA, bool) and isinstance(s.paused, bool)):
+        if not all(isinstance(v, bool) for v in (s.P, s.wA, s.paused, s.slot_done, s.dead,
+                                                  s.mixed, s.lied)):
             return False
         if s.cl != NOBODY and s.cl not in procs or s.rl != NOBODY and s.rl not in procs:
             return False
-        for queue in (s.clq, s.rlq, s.cw, s.rcw):
+        for queue in (s.clq, s.rlq, s.cw, s.rcw) + s.cq:
             if len(set(queue)) != len(queue) or any(p not in procs for p in queue):
                 return False
-        if s.cl in s.clq or s.rl in s.rlq or tuple(sorted(s.cw)) != s.cw:
-            return False
-        if tuple(sorted(s.rcw)) != s.rcw or (s.cl == NOBODY and s.clq) or (s.rl == NOBODY and s.rlq):
+        if s.cl in s.clq or s.rl in s.rlq or (s.cl == NOBODY and s.clq) or (s.rl == NOBODY and s.rlq):
             return False
         readers = sum(1 for r in self.requests if s.pc[r] in L.READER_HELD)
         waiting = sum(1 for c in self.clients if s.pc[c] in L.WRITER_WAITING)
         writing = any(s.pc[c] in L.WRITER_HELD for c in self.clients)
+        queued = {c for c in self.clients if s.pc[c] in L.COMM_QUEUED}
         return (s.nR == readers and s.wW == waiting and s.wA == writing and s.version >= 0
+                and queued == {c for q in s.cq for c in q}
                 and all(0 <= t < self.tokens for _, t, _ in s.running + s.retracted)
+                and set(s.doomed) <= {r for r, _, _ in s.running}
                 and all(label in L.ALL_LABELS for label in s.pc))
 
     @staticmethod
@@ -347,6 +429,13 @@ class ProtocolSpec(Spec):
     def paused_update_keeps_p(self, s: State) -> bool:
         return s.P or not any(s.pc[c] in L.PAUSED_BRANCH for c in self.clients)
 
+    def communicator_turn_free(self, s: State) -> bool:
+        for c in self.clients:
+            if s.pc[c] in (L.UPD_TURN_PAUSED, L.UPD_TURN_WRITER):
+                if s.ci[self.comms.index(self._kind(s, c))] != NOBODY:
+                    return False
+        return True
+
     @staticmethod
     def _acked(s: State, branch: str) -> bool:
         return any(m[0] == "ack" and m[2] == branch for m in s.RQ)
@@ -363,19 +452,26 @@ class ProtocolSpec(Spec):
             "rw_cond.waiters": tuple(n[p] for p in s.rcw),
             "nR": s.nR, "wA": s.wA, "wW": s.wW,
         }
+        for k, kind in enumerate(self.comms):
+            out[f"comm.{kind}.in_flight"] = who(s.ci[k])
+            out[f"comm.{kind}.queue"] = tuple(n[p] for p in s.cq[k])
         for p, name in enumerate(n[: self.sched]):
             call = s.call[p]
             prog = self.programs[p]
             out[f"pc.{name}"] = s.pc[p] if len(prog) <= 1 else f"{s.pc[p]} (call {call + 1}/{len(prog)})"
         out["Q"] = tuple(self._msg(m) for m in s.Q)
         out["sched.paused"] = s.paused
-        out["sched.running"] = tuple(f"{n[r]}:{t}tok@v{v}" for r, t, v in s.running)
-        out["sched.retracted"] = tuple(f"{n[r]}:{t}tok" for r, t, _ in s.retracted)
+        out["sched.running"] = tuple(
+            f"{n[r]}:{t}tok@v{v}" + ("!abort" if r in s.doomed else "") for r, t, v in s.running)
+        out["sched.waiting"] = tuple(f"{n[r]}:{t}tok" for r, t, _ in s.retracted)
         out["version"] = s.version
         out["RQ"] = tuple(self._msg(m) for m in s.RQ)
-        if self.update_policy.shared_result_slot:
-            out["result_slot"] = who(s.slot)
+        if "disk" in self.kinds:
+            out["disk_slot"] = who(s.slot) + (" (done)" if s.slot_done else "")
+        out["server_dead"] = s.dead
         out["mixed"] = s.mixed
+        if self.flush:
+            out["failed_but_applied"] = s.lied
         return out
 
     def _msg(self, m: tuple[Any, ...]) -> str:
@@ -383,13 +479,13 @@ class ProtocolSpec(Spec):
         if kind == "generate":
             return f"generate({self.names[m[1]]})"
         if kind == "update":
-            return f"update({self.names[m[1]]}, {m[2]})"
+            return f"update({self.names[m[1]]}, {m[2]}, {m[3]})"
         if kind == "pause":
             return f"pause({m[1]})"
         if kind == "out":
             return f"out({self.names[m[1]]}, {'complete' if m[2] else 'aborted'})"
         if kind == "ack":
-            return f"ack({self.names[m[1]]}, {m[2]})"
+            return f"ack({self.names[m[1]]}, {m[2]}, {m[4]}, {'ok' if m[3] else 'failed'})"
         return kind
 
     # ---------------------------------------------------------------- asyncio primitives
@@ -416,9 +512,9 @@ class ProtocolSpec(Spec):
             setattr(w, lock, NOBODY)
 
     def _wait(self, w: _Work, lock: str, cond: str, p: int, parked: str) -> None:
-        """``await cond.wait()``: release the lock, park until notified."""
+        """``await cond.wait()``: release the lock, park (FIFO) until notified."""
         self._unlock(w, lock)
-        setattr(w, cond, tuple(sorted(getattr(w, cond) + (p,))))
+        setattr(w, cond, getattr(w, cond) + (p,))
         w.set_pc(p, parked)
 
     @staticmethod
@@ -435,7 +531,13 @@ class ProtocolSpec(Spec):
         nxt = w.call[p] + 1
         w.call = w.call[:p] + (nxt,) + w.call[p + 1:]
         prog = self.programs[p]
-        w.set_pc(p, L.CALL_START[prog[nxt]] if nxt < len(prog) else L.DONE)
+        w.set_pc(p, L.CALL_START[prog[nxt][0]] if nxt < len(prog) else L.DONE)
+
+    def _arg(self, s: State | _Work, p: int) -> str:
+        """The argument of process p's current call: an update's kind, a pause's mode."""
+        return self.programs[p][s.call[p]][1]
+
+    _kind = _arg
 
     # ---------------------------------------------------------------- GEN
     def _gen_start(self, w: _Work, p: int) -> None:
@@ -457,12 +559,15 @@ class ProtocolSpec(Spec):
             self._gen_read_test(w, p)
 
     def _gen_read_test(self, w: _Work, p: int) -> None:
-        # `while wA or wW > 0: await cond.wait()`; then nR += 1, release RL, send, await
+        # `while wA or wW > 0: await cond.wait()`; then nR += 1, release RL
         if w.wA or w.wW > 0:
             self._wait(w, "rl", "rcw", p, L.GEN_READ_WAIT)
             return
         w.nR += 1
         self._unlock(w, "rl")
+        w.set_pc(p, L.GEN_TOKENIZE)   # awaited work (LoRA, tokenization) holding the reader
+
+    def _gen_send(self, w: _Work, p: int) -> None:
         self._send(w, ("generate", p))
         w.set_pc(p, L.GEN_RUN)
 
@@ -478,31 +583,62 @@ class ProtocolSpec(Spec):
         self._return(w, p)
 
     # ---------------------------------------------------------------- UPDATE
+    def _policy(self, w: _Work, p: int) -> UpdatePolicy:
+        return self.update_policy[self._kind(w, p)]
+
     def _upd_start(self, w: _Work, p: int) -> None:
-        if not self.update_policy.checks_pause:
-            w.set_pc(p, L.UPD_DECIDED_UNPAUSED)
+        if not self._policy(w, p).checks_pause:
+            self._upd_write_acquire(w, p)
         elif self._lock(w, "cl", p, L.UPD_CHECK_ACQUIRE):
             self._upd_check(w, p)
 
     def _upd_check(self, w: _Work, p: int) -> None:
-        # `paused = is_pause` under CL -- the check.
-        if w.P and self.update_policy.holds_cl_while_paused:
-            w.set_pc(p, L.UPD_DECIDED_PAUSED)   # CL stays held until the reply (#22304)
+        # `async with is_pause_cond: is_paused = is_pause` -- the check.  With no await
+        # after it, the act follows in this same step.
+        paused = w.P
+        if not (paused and self._policy(w, p).holds_cl_while_paused):
+            self._unlock(w, "cl")          # pre-fix (or not paused): CL released
+        if self.await_after_check:         # an edit's extra await: the window, opened
+            w.set_pc(p, L.UPD_DECIDED_PAUSED if paused else L.UPD_DECIDED_UNPAUSED)
+        elif paused:
+            self._upd_act_paused(w, p)     # the act, atomic with the check
+        else:
+            self._upd_write_acquire(w, p)
+
+    def _upd_act_paused(self, w: _Work, p: int) -> None:
+        self._call(w, p, "paused")
+
+    def _call(self, w: _Work, p: int, branch: str) -> None:
+        """The update's call: disk sends at once into the shared slot; every other kind goes
+        through its communicator (send at once if free, else queue)."""
+        kind = self._kind(w, p)
+        if kind == "disk":
+            self._send_update(w, p, branch)
+            w.slot, w.slot_done = p, False   # `self.model_update_result = Future()`
             return
-        self._unlock(w, "cl")                   # pre-fix: CL released -- the window opens
-        w.set_pc(p, L.UPD_DECIDED_PAUSED if w.P else L.UPD_DECIDED_UNPAUSED)
+        k = self.comms.index(kind)
+        if w.ci[k] != NOBODY or w.cq[k]:
+            w.cq = w.cq[:k] + (w.cq[k] + (p,),) + w.cq[k + 1:]
+            w.set_pc(p, L.UPD_QUEUED_PAUSED if branch == "paused" else L.UPD_QUEUED_WRITER)
+            return
+        w.ci = w.ci[:k] + (p,) + w.ci[k + 1:]
+        self._send_update(w, p, branch)
 
-    def _send_update(self, w: _Work, p: int, waiting: str) -> None:
-        # The message records the branch the update took (for the sometimes partners): with
-        # a shared result slot the sender may have returned before its update is applied.
-        self._send(w, ("update", p, "writer" if waiting == L.UPD_REPLY_WRITER else "paused"))
-        if self.update_policy.shared_result_slot:
-            w.slot = p          # `self.model_update_result = Future()` overwrites the slot
-        w.set_pc(p, waiting)
+    def _send_update(self, w: _Work, p: int, branch: str) -> None:
+        # The message records the branch (for the sometimes partners) and the kind: with the
+        # disk slot the sender may have returned before its update is applied.
+        self._send(w, ("update", p, branch, self._kind(w, p)))
+        w.set_pc(p, L.UPD_REPLY_PAUSED if branch == "paused" else L.UPD_REPLY_WRITER)
 
-    def _upd_send_paused(self, w: _Work, p: int) -> None:
-        # the act on the paused branch: send the update, await the reply
-        self._send_update(w, p, L.UPD_REPLY_PAUSED)
+    def _upd_turn(self, w: _Work, p: int) -> None:
+        # handed the turn: `assert self._result_event is None`, then send
+        k = self.comms.index(self._kind(w, p))
+        branch = "paused" if w.pc[p] == L.UPD_TURN_PAUSED else "writer"
+        if w.ci[k] != NOBODY:      # a newcomer took the free communicator first: the assertion
+            self._upd_leave(w, p, branch)   # fails and the call raises
+            return
+        w.ci = w.ci[:k] + (p,) + w.ci[k + 1:]
+        self._send_update(w, p, branch)
 
     def _upd_write_acquire(self, w: _Work, p: int) -> None:
         if self._lock(w, "rl", p, L.UPD_WRITE_ACQUIRE):
@@ -524,18 +660,31 @@ class ProtocolSpec(Spec):
         w.wA = True
         w.wW -= 1
         self._unlock(w, "rl")
-        self._send_update(w, p, L.UPD_REPLY_WRITER)
+        self._call(w, p, "writer")
 
-    def _upd_replied_paused(self, w: _Work, p: int) -> None:
-        if self.update_policy.holds_cl_while_paused:
+    def _upd_replied(self, w: _Work, p: int) -> None:
+        # the reply is in: the communicator is free again and hands the turn on, FIFO
+        kind = self._kind(w, p)
+        if kind != "disk":
+            k = self.comms.index(kind)
+            w.ci = w.ci[:k] + (NOBODY,) + w.ci[k + 1:]
+            if w.cq[k]:
+                first = w.cq[k][0]
+                w.cq = w.cq[:k] + (w.cq[k][1:],) + w.cq[k + 1:]
+                w.set_pc(first, L.RESUME[w.pc[first]])
+        self._upd_leave(w, p, "paused" if w.pc[p] == L.UPD_REPLIED_PAUSED else "writer")
+
+    def _upd_leave(self, w: _Work, p: int, branch: str) -> None:
+        """Leave the lock context: paused branch (post-fix: release CL), or the writer side."""
+        if branch == "writer":
+            if self._lock(w, "rl", p, L.UPD_RELEASE_ACQUIRE):
+                self._upd_release(w, p)
+            return
+        if self._policy(w, p).holds_cl_while_paused:
             if w.cl != p:
                 raise AssertionError(f"{self.names[p]} should hold CL until its reply")
             self._unlock(w, "cl")               # leaving `async with is_pause_cond`
         self._return(w, p)
-
-    def _upd_replied_writer(self, w: _Work, p: int) -> None:
-        if self._lock(w, "rl", p, L.UPD_RELEASE_ACQUIRE):
-            self._upd_release(w, p)
 
     def _upd_release(self, w: _Work, p: int) -> None:
         w.wA = False
@@ -550,16 +699,22 @@ class ProtocolSpec(Spec):
 
     def _pause_locked(self, w: _Work, p: int) -> None:
         w.P = True
-        if self.mode != "abort":
-            self._send(w, ("pause", self.mode))
+        mode = self._arg(w, p)
+        if mode != "abort":
+            self._send(w, ("pause", mode))
             self._unlock(w, "cl")
             self._return(w, p)
         else:
             self._pause_round(w, p)
 
     def _pause_round(self, w: _Work, p: int) -> None:
-        # abort mode, one round: send abort-all, then probe the RWLock under RL
-        self._send(w, ("abort",))
+        # abort mode, one round: send abort-all, then probe the RWLock under RL.  An abort-all
+        # right behind another one in Q is not queued again: the scheduler takes adjacent
+        # messages in consecutive steps with no forward pass between them, and a second
+        # abort-all then finds nothing new to abort (it is a stutter step).  This keeps Q
+        # finite when the timer may fire at any point (timer=any).
+        if not (w.Q and w.Q[-1] == ("abort",)):
+            self._send(w, ("abort",))
         if self._lock(w, "rl", p, L.PAUSE_PROBE_ACQUIRE):
             self._pause_probe(w, p)
 
@@ -600,24 +755,34 @@ class ProtocolSpec(Spec):
             kept = tuple((r, t, -1) for r, t, _ in w.running)  # a pause separates versions
             if m[1] == "retract":
                 w.running, w.retracted = (), w.retracted + kept
+                w.doomed = ()
             else:
                 w.running = kept
         elif kind == "continue":
             w.paused = False
             w.running, w.retracted = w.running + w.retracted, ()
         elif kind == "abort":
-            w.RQ = w.RQ + tuple(("out", r, False) for r, _, _ in w.running + w.retracted)
-            w.running, w.retracted = (), ()
+            # waiting requests leave at once; running ones at the next forward pass
+            w.RQ = w.RQ + tuple(("out", r, False) for r, _, _ in w.retracted)
+            w.retracted = ()
+            w.doomed = tuple(r for r, _, _ in w.running)
         elif kind == "update":
             w.version += 1
-            w.RQ = w.RQ + (("ack", m[1], m[2]),)
+            ok = not (self.flush and (w.running or w.retracted))  # flush_cache needs idle
+            if not ok:
+                w.lied = True          # weights changed, yet the caller is told it failed
+            w.RQ = w.RQ + (("ack", m[1], m[2], ok, m[3]),)
         else:  # pragma: no cover - the spec only sends the kinds above
             raise ValueError(f"unknown message {m!r}")
 
     def _forward(self, w: _Work) -> None:
-        """One forward pass over every running request, at the current weight version."""
+        """One forward pass over every running request, at the current weight version;
+        requests marked by abort-all leave in it."""
         still = []
         for r, t, seen in w.running:
+            if r in w.doomed:
+                w.RQ = w.RQ + (("out", r, False),)
+                continue
             if seen not in (-1, w.version):
                 w.mixed = True
             if t + 1 == self.tokens:
@@ -625,6 +790,7 @@ class ProtocolSpec(Spec):
             else:
                 still.append((r, t + 1, w.version))
         w.running = tuple(still)
+        w.doomed = ()
 
     def _reply_step(self, w: _Work, p: int) -> None:
         message, w.RQ = w.RQ[0], w.RQ[1:]
@@ -632,44 +798,46 @@ class ProtocolSpec(Spec):
             w.set_pc(message[1], L.RESUME[w.pc[message[1]]])
             return
         target = message[1]
-        if self.update_policy.shared_result_slot:
-            target = w.slot             # the reply resolves whoever set the slot last
-            w.slot = NOBODY
-            if target == NOBODY:        # already resolved: this reply is lost (S3)
+        if message[4] == "disk":
+            if w.slot_done:        # set_result on a done future: InvalidStateError (S3);
+                w.dead = True      # the reply handler ends and the server process dies
+                w.set_pc(p, L.DONE)
                 return
+            target, w.slot_done = w.slot, True   # resolves whoever set the slot last
         w.set_pc(target, L.RESUME[w.pc[target]])
 
 
+def _policies(**by_kind: UpdatePolicy) -> dict[str, UpdatePolicy]:
+    return dict(by_kind)
+
+
 class PreFix(ProtocolSpec):
-    """Before #22304: check P under CL, release CL, then act.  Flaw: R1, the TOCTOU."""
+    """Before #22304 (after #22290): every kind checks P under CL, releases CL, then acts.
+    Flaw: R1, the TOCTOU, with two updates of one kind."""
 
     name = "PRE_FIX"
-    update_policy = CHECK_THEN_ACT
+    update_policy = _policies(tensor=CHECK_THEN_ACT, distributed=CHECK_THEN_ACT,
+                              ipc=CHECK_THEN_ACT, disk=CHECK_THEN_ACT)
 
 
 class PostFix(ProtocolSpec):
-    """After #22304: decide under CL and, when paused, update while still holding it."""
+    """After #22304: tensor, distributed and ipc decide under CL and, when paused, update
+    while still holding it; disk keeps the old pattern (every release to date)."""
 
     name = "POST_FIX"
-    update_policy = DECIDE_UNDER_LOCK
+    update_policy = _policies(tensor=DECIDE_UNDER_LOCK, distributed=DECIDE_UNDER_LOCK,
+                              ipc=DECIDE_UNDER_LOCK, disk=CHECK_THEN_ACT)
 
 
 class IpcBefore22290(ProtocolSpec):
-    """update_weights_from_ipc before #22290: writer side every time.  Flaw: D1."""
+    """Before #22290: ipc takes the writer side every time (D1); the others check-then-act."""
 
     name = "IPC_BEFORE_22290"
-    update_policy = ALWAYS_WRITER
-
-
-class Disk(ProtocolSpec):
-    """update_weights_from_disk today: the pre-fix pattern and one shared result future."""
-
-    name = "DISK"
-    update_policy = CHECK_THEN_ACT_SHARED_SLOT
+    update_policy = _policies(ipc=ALWAYS_WRITER, tensor=CHECK_THEN_ACT,
+                              distributed=CHECK_THEN_ACT, disk=CHECK_THEN_ACT)
 
 
 PRE_FIX = PreFix
 POST_FIX = PostFix
 IPC_BEFORE_22290 = IpcBefore22290
-DISK = Disk
-VARIANTS = {cls.name: cls for cls in (PreFix, PostFix, IpcBefore22290, Disk)}
+VARIANTS = {cls.name: cls for cls in (PreFix, PostFix, IpcBefore22290)}
