@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from model_check import check
-from spec import DISK, IPC_BEFORE_22290, PAUSE_UPDATE_POST_FIX, PAUSE_UPDATE_PRE_FIX, POST_FIX, PRE_FIX
+from spec import IPC_BEFORE_22290, PAUSE_UPDATE_POST_FIX, PAUSE_UPDATE_PRE_FIX, POST_FIX, PRE_FIX
 from spec import expected
 from spec import labels as L
 from spec.protocol import ProtocolSpec
@@ -13,55 +13,55 @@ from spec.protocol import ProtocolSpec
 SCHED = ("sched", "sched.loop")
 REPLY = ("reply", "reply.loop")
 
-#: R1: the update reads P = True and releases CL; continue runs; a request is admitted and
-#: runs a forward pass unpaused; the update is applied; the request's next pass mixes versions.
+#: R1 as it really happens (PROTOCOL.md section 7): two updates of one kind.  The first is
+#: sent at once (its check and send are one step); the second checks P = True and queues on
+#: the busy communicator; a continue runs; a request starts; when the first update's reply
+#: comes, the queued one is sent with no lock while the request runs.
 R1 = [
     ("pauser", "pause.start"),          # P := True, Pause sent
-    ("upd0", "upd.start"),              # the check: paused = True, CL released
-    ("continuer", "cont.start"),        # slips into the window: P := False, Continue sent
-    ("gen0", "gen.start"),              # admitted: gate open, reader taken, request sent
-    SCHED,                              # Pause
-    SCHED,                              # Continue
-    SCHED,                              # the request joins the batch
-    SCHED,                              # forward pass at version 0, unpaused
-    ("upd0", "upd.decided.paused"),     # the act: the update is sent with no lock
-    SCHED,                              # applied: version 1
-    SCHED,                              # forward pass at version 1: mixed
+    ("upd0", "upd.start"),              # check P = True and send, one step: no window
+    ("upd1", "upd.start"),              # the check: P = True; CL released; queued on comm
+    ("continuer", "cont.start"),        # CL is free: P := False, Continue sent
+    ("gen0", "gen.start"),              # admitted: gate open, reader taken
+    ("gen0", "gen.tokenize"),           # tokenized, request sent
+    SCHED, SCHED, SCHED, SCHED,         # Pause, update0 (paused), Continue, the request
+    SCHED,                              # forward pass at version 1, unpaused
+    REPLY,                              # update0's reply
+    ("upd0", "upd.replied.paused"),     # comm free: the turn goes to upd1
+    ("upd1", "upd.turn.paused"),        # the act: update1 sent with no lock
+    SCHED,                              # applied: version 2
+    SCHED,                              # forward pass at version 2: mixed
 ]
 
 #: D1: ipc takes the writer side while paused with a reader held in the paused scheduler.
 D1 = [
     ("gen0", "gen.start"),
     ("ctl", "pause.start"),
-    ("ctl", "upd.start"),
-    ("ctl", "upd.decided.unpaused"),    # waits for the writer side: nR = 1
-    SCHED,                              # the request joins the batch
-    SCHED,                              # Pause: it will never finish, nor the update
+    ("ctl", "upd.start"),               # no pause check: waits for the writer side, nR = 1
+    ("gen0", "gen.tokenize"),
+    SCHED,                              # Pause
+    SCHED,                              # the request joins the paused batch: stuck for good
 ]
 
-#: S3: two disk updates share one result future; the first caller never gets a reply.
+#: S3: two paused disk updates share one result future; the second reply kills the server.
 S3 = [
     ("pauser", "pause.start"),
-    ("upd0", "upd.start"),
-    ("continuer", "cont.start"),
-    ("upd0", "upd.decided.paused"),     # slot := upd0
-    ("upd1", "upd.start"),
-    ("upd1", "upd.decided.unpaused"),   # slot := upd1 (overwrites upd0's future)
-    SCHED, SCHED, SCHED, SCHED,         # Pause, Continue, update0, update1
-    REPLY,                              # upd0's reply resolves upd1's future
-    ("upd1", "upd.replied.writer"),
-    REPLY,                              # upd1's reply finds the slot resolved: lost
+    ("upd0", "upd.start"),              # sent; slot := upd0's future
+    ("upd1", "upd.start"),              # sent; slot := upd1's future (overwrites upd0's)
+    SCHED, SCHED, SCHED,                # Pause, update0, update1
+    REPLY,                              # update0's reply resolves upd1's future
+    REPLY,                              # update1's reply: set_result on a done future
 ]
 
 #: R2 (still open after #22304): the update reads P = False and waits for the writer side;
 #: a pause lands while the reader is held; nobody will continue.
 R2 = [
     ("continuer", "cont.start"),        # the continue client has already called
-    ("upd0", "upd.start"),              # paused = False
     ("gen0", "gen.start"),              # a reader is held
+    ("upd0", "upd.start"),              # P = False: waits for nR = 0
     ("pauser", "pause.start"),
-    ("upd0", "upd.decided.unpaused"),   # waits for nR = 0
-    SCHED, SCHED, SCHED,                # Continue, generate, Pause
+    ("gen0", "gen.tokenize"),
+    SCHED, SCHED, SCHED,                # Continue, Pause, the request joins the paused batch
 ]
 
 
@@ -74,12 +74,24 @@ def discovery(result, name):
 
 
 def test_pre_fix_r1_counterexample_is_pinned():
-    result = check(PRE_FIX(scenario="concurrent", requests=1))
+    result = check(PRE_FIX(scenario="concurrent", requests=1, updates=2), deadlock=False)
     assert result.verdict == "violation" and result.property == "update_safety"
     assert actions(discovery(result, "update_safety")) == R1
-    # The same flaw seen as a state property: continue runs while the update is on the
-    # paused branch, three steps in.
-    assert actions(discovery(result, "paused_update_keeps_P")) == R1[:3]
+
+
+def test_r1_needs_two_updates_of_one_kind():
+    safe = ["update_safety"]
+    assert check(PRE_FIX(scenario="concurrent", requests=1, updates=1), deadlock=False,
+                 properties=safe).verdict == "ok"
+    assert check(PRE_FIX(scenario="concurrent", requests=1, updates=2, kinds="tensor,distributed"),
+                 deadlock=False, properties=safe).verdict == "ok"
+    # the lock-edit gate: one await between check and act reopens it with one update
+    edited = check(PRE_FIX(scenario="concurrent", requests=1, updates=1, await_after_check=1),
+                   deadlock=False, properties=safe)
+    assert edited.verdict == "violation"
+    assert ("upd0", "upd.decided.paused") in actions(edited.primary)
+    assert check(POST_FIX(scenario="concurrent", requests=1, updates=1, await_after_check=1),
+                 deadlock=False, properties=safe).verdict == "ok"
 
 
 def test_ipc_before_22290_d1_deadlock_is_pinned():
@@ -88,29 +100,65 @@ def test_ipc_before_22290_d1_deadlock_is_pinned():
     assert actions(discovery(result, "deadlock")) == D1
 
 
-def test_disk_s3_lost_reply_is_pinned():
-    result = check(DISK(scenario="concurrent", requests=0, updates=2))
-    assert actions(discovery(result, "deadlock")) == S3
-    last = discovery(result, "deadlock").trace[-1].state
-    assert last.pc[2] == L.UPD_REPLY_PAUSED  # upd0 waits forever
+def test_disk_s3_kills_the_reply_handler():
+    spec = POST_FIX(scenario="concurrent", requests=0, updates=2, kinds="disk,disk")
+    result = check(spec)
+    assert actions(discovery(result, "reply_handler_ok")) == S3
+    last = discovery(result, "reply_handler_ok").trace[-1].state
+    assert last.dead and spec.actions(last) == [] and spec.is_done(last)
+    assert last.pc[2] == L.UPD_REPLY_PAUSED  # upd0 was never answered
+
+
+def test_disk_is_free_of_r1():
+    result = check(POST_FIX(scenario="concurrent", requests=1, updates=2, kinds="disk,disk"),
+                   deadlock=False, properties=["update_safety", "reply_handler_ok"])
+    assert [d.property for d in result.discoveries] == ["reply_handler_ok"]
 
 
 def test_post_fix_r2_deadlock_is_a_finding():
     result = check(POST_FIX(scenario="concurrent", requests=1))
     assert result.verdict == "deadlock"
     assert [d.property for d in result.discoveries] == ["deadlock"]
-    assert sorted(actions(discovery(result, "deadlock"))) == sorted(R2)
+    assert actions(discovery(result, "deadlock")) == R2
     assert check(POST_FIX(scenario="concurrent", requests=1), deadlock=False).verdict == "ok"
 
 
 def test_post_fix_replays_none_of_r1():
-    spec = POST_FIX(scenario="concurrent", requests=1)
+    spec = POST_FIX(scenario="concurrent", requests=1, updates=2)
     state = spec.init_states()[0]
-    for step in R1[:2]:
+    for step in R1[:3]:
         state = spec.next_state(state, step)
-    assert ("continuer", "cont.start") in spec.actions(state)
+    assert state.cl == spec.names.index("upd0")  # CL held by the paused-branch update
     state = spec.next_state(state, ("continuer", "cont.start"))
     assert state.pc[1] == L.CONT_ACQUIRE and state.P  # continue queues on CL instead
+
+
+def test_flush_cache_failure_after_the_weights_changed():
+    result = check(POST_FIX(scenario="rl-loop", requests=1, flush=1))
+    assert result.property == "failed_update_unchanged"
+    last = result.primary.trace[-1].state
+    assert last.version == 1 and any(m[0] == "ack" and m[3] is False for m in last.RQ)
+
+
+def test_communicator_turn_assertion():
+    result = check(POST_FIX(scenario="concurrent", requests=0, updates=3), deadlock=False)
+    assert result.property == "communicator_turn_free"
+
+
+def test_parameters_are_checked():
+    from model_check import ParameterError
+
+    with pytest.raises(ParameterError, match="valid kinds: tensor, distributed, ipc, disk"):
+        POST_FIX(updates=1, kinds="floppy")
+    with pytest.raises(ParameterError, match="2 kinds given for updates=1"):
+        POST_FIX(updates=1, kinds="tensor,tensor")
+    with pytest.raises(ParameterError, match="give one mode per pause call"):
+        POST_FIX(pauses=2, modes="abort")
+    with pytest.raises(ParameterError, match="'stop' is not a pause mode"):
+        POST_FIX(modes="stop")
+    spec = POST_FIX(pauses=2, modes="in_place,abort", updates=0)
+    assert spec.programs[0] == (("pause", "in_place"), ("pause", "abort"))
+    assert IPC_BEFORE_22290(updates=1).kinds == ("ipc",)
 
 
 def test_bench_pre_fix_six_step_counterexample():
@@ -130,7 +178,7 @@ def test_post_fix_rl_loop_holds_everything(mode):
 
 def test_variants_differ_in_one_named_definition():
     base = set(vars(ProtocolSpec))
-    for variant in (PRE_FIX, POST_FIX, IPC_BEFORE_22290, DISK):
+    for variant in (PRE_FIX, POST_FIX, IPC_BEFORE_22290):
         own = {k for k in vars(variant) if not k.startswith("__")}
         assert own == {"name", "update_policy"}, variant
         assert "update_policy" in base
@@ -154,26 +202,33 @@ def test_rl_loop_rejects_concurrent_only_parameters():
 ENTRIES = expected.load()
 
 
-@pytest.mark.parametrize("entry", ENTRIES, ids=[expected.entry_id(e) for e in ENTRIES])
+def _marks(entry):
+    return [pytest.mark.slow] if entry.get("slow") else []
+
+
+@pytest.mark.parametrize("entry", [pytest.param(e, marks=_marks(e)) for e in ENTRIES],
+                         ids=[expected.entry_id(e) for e in ENTRIES])
 def test_expected_results_match_exactly(entry):
     found = expected.run_entry(entry)
     assert expected.mismatches(entry, found) == []
 
 
 def test_expected_entries_cover_the_issue():
-    ids = {expected.entry_id(e) for e in ENTRIES}
-    for n in (1, 2, 3):
-        for m in (1, 2):
-            assert f"POST_FIX scenario=concurrent requests={n} updates={m} no-deadlock" in ids
-    for mode in ("in_place", "retract", "abort"):
-        assert f"POST_FIX scenario=rl-loop mode={mode} requests=3" in ids
     by_id = {expected.entry_id(e): e for e in ENTRIES}
     for n in (1, 2, 3):
         for m in (1, 2):
             e = by_id[f"POST_FIX scenario=concurrent requests={n} updates={m} no-deadlock"]
             assert e["verdict"] == "ok"
-            e = by_id[f"PRE_FIX scenario=concurrent requests={n} updates={m}"]
-            assert e["property"] == "update_safety"
+    for mode in ("in_place", "retract", "abort"):
+        assert by_id[f"POST_FIX scenario=rl-loop mode={mode} requests=3"]["verdict"] == "ok"
+    pre = "PRE_FIX scenario=concurrent requests=1"
+    assert "update_safety" not in by_id[f"{pre} updates=1 no-deadlock"]["discoveries"]
+    assert by_id[f"{pre} updates=2 no-deadlock"]["property"] == "update_safety"
+    assert "update_safety" not in by_id[
+        f"{pre} updates=2 kinds=tensor,distributed no-deadlock"]["discoveries"]
+    assert by_id[f"{pre} updates=1 await_after_check=1 no-deadlock"]["property"] == "update_safety"
+    disk = by_id["POST_FIX scenario=concurrent requests=1 updates=2 kinds=disk,disk no-deadlock"]
+    assert "update_safety" not in disk["discoveries"] and "reply_handler_ok" in disk["discoveries"]
 
 
 class _ReadersIgnoreActiveWriter(POST_FIX):
@@ -185,8 +240,7 @@ class _ReadersIgnoreActiveWriter(POST_FIX):
             return
         w.nR += 1
         self._unlock(w, "rl")
-        self._send(w, ("generate", p))
-        w.set_pc(p, L.GEN_RUN)
+        w.set_pc(p, L.GEN_TOKENIZE)
 
 
 class _ReleaseForgetsTheCount(POST_FIX):
