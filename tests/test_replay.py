@@ -1,4 +1,11 @@
-"""The checker's counterexamples, played on the real engine on the controlled loop."""
+"""The checker's counterexamples, played on the real engine on the controlled loop.
+
+Each replay checks, after every step, that the engine's abstract state equals the trace's,
+and then shows the harm on the engine itself: tokens of one request made by two different
+weight tensors (R1, A1, the await-after-check edit), a deadlock report saying who waits on
+what (D1, R2), the reply handler failing (S3), an update reported as failed whose weights
+changed (flush_cache), the communicator's assertion.
+"""
 
 from __future__ import annotations
 
@@ -12,32 +19,38 @@ import pytest
 from impl.harness import Harness, ReplayDiverged
 from model_check import check
 from model_check.report import to_json
-from spec import DISK, IPC_BEFORE_22290, PRE_FIX
+from spec import IPC_BEFORE_22290, POST_FIX, PRE_FIX
 from spec import labels as L
 
 ROOT = Path(__file__).resolve().parents[1]
-R1_PARAMS = {"scenario": "concurrent", "requests": 1}
+R1_PARAMS = {"scenario": "concurrent", "requests": 1, "updates": 2}
 
 
-def trace_of(spec, prop: str) -> list[dict]:
+def trace_of(spec, prop: str, deadlock: bool = True) -> list[dict]:
     """The JSON trace of ``prop``'s shortest discovery, as ``--json`` prints it."""
-    data = to_json(check(spec))
+    data = to_json(check(spec, deadlock=deadlock))
     return next(d["trace"] for d in data["discoveries"] if d["property"] == prop)
 
 
 @pytest.fixture(scope="module")
 def r1() -> list[dict]:
-    return trace_of(PRE_FIX(**R1_PARAMS), "update_safety")
+    return trace_of(PRE_FIX(**R1_PARAMS), "update_safety", deadlock=False)
+
+
+def mixed_request(h: Harness):
+    """The request the engine's monitor saw mixing weights, with its tokens."""
+    rid = h.engine.monitor.mixed[0]
+    reqs = list(h.engine.running) + [m[1] for m in h.engine.replies if m[0] == "out"]
+    return next(r for r in reqs if r.rid == rid)
 
 
 def test_pre_fix_engine_mixes_versions_on_real_tensors(r1):
     with Harness("PRE_FIX", **R1_PARAMS) as h:
         h.replay(r1)  # every step taken, and the abstract state equals the trace's each time
         assert len(h.engine.monitor.mixed) == 1
-        req = h.engine.running or h.engine.replies[-1][1]
-        fingerprints = {t.fingerprint for t in req.tokens}
-        assert len(fingerprints) == 2  # two different weights inside one request, unpaused
-        assert [t.version for t in req.tokens] == [0, 1]
+        req = mixed_request(h)
+        assert len({t.fingerprint for t in req.tokens}) == 2  # two weights in one request
+        assert [t.version for t in req.tokens] == [1, 2]
         # The pinned schedule: the two daemons' boot steps, then the counterexample.
         assert h.loop.schedule == ["sched", "reply"] + [step["action"][0] for step in r1[1:]]
 
@@ -46,29 +59,44 @@ def test_post_fix_engine_blocks_the_continue_that_r1_needs(r1):
     with Harness("POST_FIX", **R1_PARAMS) as h:
         with pytest.raises(ReplayDiverged) as info:
             h.replay(r1, check_state=False)
-        assert info.value.step == 3 and info.value.action == ("continuer", "cont.start")
+        # the second update cannot even make its check: upd0 holds CL until its reply
+        assert info.value.step == 3 and info.value.action == ("upd1", "upd.start")
         message = str(info.value)
-        assert "the trace moves continuer to done, but here it is at cont.acquire" in message
-        assert "'CL' (locked)" in message and "CL is held by upd0 at upd.decided.paused" in message
+        assert "the trace moves upd1 to upd.queued.paused, but here it is at upd.check.acquire" in message
+        assert "'CL' (locked)" in message and "CL is held by upd0 at upd.reply.paused" in message
         assert h.engine.monitor.mixed == [] and h.engine.is_pause
 
 
-def test_post_fix_engine_differs_from_the_r1_trace_at_the_check(r1):
-    with Harness("POST_FIX", **R1_PARAMS) as h:
-        with pytest.raises(ReplayDiverged, match=r"step 2 .*CL: trace '-', engine 'upd0'"):
-            h.replay(r1)
-
-
-def test_r1_replays_from_the_cli_json(tmp_path):
+def test_r1_replays_from_the_cli_json():
     out = subprocess.run(
         [sys.executable, "-m", "model_check", "spec:PRE_FIX", "-D", "scenario=concurrent",
-         "-D", "requests=1", "--property", "update_safety", "--json", "--quiet"],
+         "-D", "requests=1", "-D", "updates=2", "--no-deadlock", "--property", "update_safety",
+         "--json", "--quiet"],
         cwd=ROOT, capture_output=True, text=True, check=False)
     assert out.returncode == 1, out.stderr
     data = json.loads(out.stdout)
     with Harness("PRE_FIX", **data["parameters"]) as h:
         h.replay(data["trace"])
         assert h.engine.monitor.mixed
+
+
+def test_an_await_after_the_check_reopens_r1_with_one_update():
+    params = {"scenario": "concurrent", "requests": 1, "updates": 1, "await_after_check": 1}
+    trace = trace_of(PRE_FIX(**params), "update_safety", deadlock=False)
+    with Harness("PRE_FIX", **params) as h:
+        h.replay(trace)
+        assert h.engine.await_after_check and len(h.engine.monitor.mixed) == 1
+
+
+def test_a1_abort_pause_returns_while_a_woken_request_holds_no_reader():
+    params = {"scenario": "concurrent", "requests": 1, "updates": 2, "mode": "abort",
+              "timer": "quiet"}
+    trace = trace_of(POST_FIX(**params), "update_safety", deadlock=False)
+    with Harness("POST_FIX", **params) as h:
+        h.replay(trace)
+        req = mixed_request(h)
+        assert len({t.fingerprint for t in req.tokens}) == 2
+        assert h.results["pauser"] == [None]  # the abort-mode pause had returned
 
 
 def test_ipc_before_22290_d1_deadlock_is_reported_with_who_waits_on_what():
@@ -86,16 +114,52 @@ def test_ipc_before_22290_d1_deadlock_is_reported_with_who_waits_on_what():
         assert h.engine.rwlock.writers_waiting == 1
 
 
-def test_disk_s3_first_caller_never_gets_its_reply():
-    params = {"scenario": "concurrent", "requests": 0, "updates": 2}
-    trace = trace_of(DISK(**params), "deadlock")
-    with Harness("DISK", **params) as h:
+def test_post_fix_r2_deadlock_on_the_engine():
+    params = {"scenario": "concurrent", "requests": 1, "updates": 1}
+    trace = trace_of(POST_FIX(**params), "deadlock")
+    with Harness("POST_FIX", **params) as h:
         h.replay(trace)
         report = h.deadlock()
-        assert report is not None and list(report) == ["upd0", "sched", "reply"]
-        assert report["upd0"] == f"{L.UPD_REPLY_PAUSED}: waits for its reply from the scheduler"
-        assert h.results["upd1"][0].uid == 0  # upd1 returned with upd0's reply
-        assert h.engine.version == 2
+        assert report is not None
+        assert report["upd0"].startswith("upd.write.wait: waits on asyncio.Condition 'rw_cond'")
+        assert report["gen0"] == "gen.run: waits for its reply from the scheduler"
+        assert h.engine.paused and h.engine.is_pause
+
+
+def test_disk_s3_kills_the_reply_handler():
+    params = {"scenario": "concurrent", "requests": 0, "updates": 2, "kinds": "disk,disk"}
+    trace = trace_of(POST_FIX(**params), "reply_handler_ok")
+    with Harness("POST_FIX", **params) as h:
+        h.replay(trace)
+        assert h.engine.dead and h.enabled() == []
+        reply = h.loop.task("reply")
+        assert reply.done() and type(reply.exception()).__name__ == "InvalidStateError"
+        # upd1's future holds upd0's reply (uid 0); upd0's future was overwritten
+        assert h.engine.model_update_result.result().uid == 0
+        assert h.label("upd1") == L.UPD_REPLIED_PAUSED
+        assert h.label("upd0") == L.UPD_REPLY_PAUSED  # and will never be answered
+
+
+def test_flush_cache_reports_failure_after_changing_the_weights():
+    params = {"scenario": "rl-loop", "requests": 1, "flush": 1}
+    trace = trace_of(POST_FIX(**params), "failed_update_unchanged")
+    with Harness("POST_FIX", **params) as h:
+        before = {k: t.clone() for k, t in h.engine.model.state_dict().items()}
+        h.replay(trace)
+        assert h.engine.version == 1 and h.engine.monitor.failed_but_applied
+        after = h.engine.model.state_dict()
+        assert any(not before[k].equal(after[k]) for k in before)  # the weights did change
+
+
+def test_communicator_assertion_fails_on_the_engine():
+    params = {"scenario": "concurrent", "requests": 0, "updates": 3}
+    trace = trace_of(POST_FIX(**params), "communicator_turn_free", deadlock=False)
+    with Harness("POST_FIX", **params) as h:
+        h.replay(trace)
+        turn = next(n for n in ("upd0", "upd1", "upd2") if h.label(n) == L.UPD_TURN_PAUSED)
+        h.step(turn)
+        exc = h.loop.task(turn).exception()
+        assert isinstance(exc, AssertionError) and "another call is in flight" in str(exc)
 
 
 def test_replay_rejects_a_step_the_engine_cannot_take(r1):
