@@ -227,7 +227,7 @@ class Engine:
         self.inbox_ready = asyncio.Event()
         self.paused = False
         self.running: list[Request] = []
-        self.retracted: list[Request] = []
+        self.waiting: list[Request] = []
         self.version = 0
         # reply path
         self.replies: deque[tuple[Any, ...]] = deque()  # RQ
@@ -391,9 +391,9 @@ class Engine:
             set_label(L.SCHED_LOOP)
             if self.inbox:
                 self._handle(self.inbox.popleft())
-            elif self.running and not self.paused:
+            elif (self.running or self.waiting) and not self.paused:
                 self._forward()
-            if self.inbox or (self.running and not self.paused):
+            if self.inbox or ((self.running or self.waiting) and not self.paused):
                 await asyncio.sleep(0)
             else:
                 self.inbox_ready.clear()
@@ -441,8 +441,8 @@ class Engine:
     # ------------------------------------------------------------------ scheduler internals
     def _handle(self, message: tuple[Any, ...]) -> None:
         kind = message[0]
-        if kind == "generate":
-            self.running.append(message[1])
+        if kind == "generate":      # a new request joins the waiting queue
+            self.waiting.append(message[1])
         elif kind == "pause":
             self.paused = True
             for req in self.running:
@@ -450,17 +450,17 @@ class Engine:
             if message[1] == "retract":
                 for req in self.running:
                     req.doomed = False
-                self.retracted += self.running
+                self.waiting += self.running
                 self.running = []
         elif kind == "continue":
             self.paused = False
-            self.running += self.retracted
-            self.retracted = []
+            self.running += self.waiting
+            self.waiting = []
         elif kind == "abort":
             # waiting requests leave at once; running ones after one more forward pass
-            for req in self.retracted:
+            for req in self.waiting:
                 self._reply(("out", req, False))
-            self.retracted = []
+            self.waiting = []
             for req in self.running:
                 req.doomed = True
         elif kind == "update":
@@ -477,7 +477,7 @@ class Engine:
             return
         self.version += 1
         self.monitor.applied.append((update.uid, self.version, self.paused))
-        if update.flush_cache and (self.running or self.retracted):
+        if update.flush_cache and (self.running or self.waiting):
             # flush_cache needs an idle scheduler; it fails AFTER the weights changed
             self.monitor.failed_but_applied.append(update.uid)
             self._reply(("ack", update, UpdateReply(
@@ -488,7 +488,9 @@ class Engine:
 
     def _forward(self) -> None:
         """One forward pass over every running request, on the current weights; requests
-        marked by abort-all leave in it."""
+        marked by abort-all leave in it.  The waiting requests join the batch first."""
+        self.running += self.waiting
+        self.waiting = []
         for req in self.running:
             if req.doomed:
                 self._reply(("out", req, False))

@@ -38,7 +38,7 @@ from spec.protocol import NOBODY, VARIANTS, ProtocolSpec, State
 
 from .controlled import ControlError, ControlledLoop, set_label
 from .engine import ENGINES, Engine, Generation, Request, Update, UpdateReply
-from .weights import perturbed
+from .weights import WeightUpdateError, perturbed
 
 #: Every update entry point (the spec's ``kinds``): all but disk have a communicator.
 KINDS = SPEC_KINDS
@@ -157,7 +157,11 @@ class Harness:
             if k:  # the next call starts in a step of its own, as in the spec
                 set_label(L.CALL_START[call[0]])
                 await asyncio.sleep(0)
-            self.results[self.spec.names[pid]].append(await self._call(pid, k, call))
+            try:
+                result: Any = await self._call(pid, k, call)
+            except WeightUpdateError as exc:  # the caller is told the update failed, and
+                result = exc                  # goes on with its program (flush_cache)
+            self.results[self.spec.names[pid]].append(result)
             self.calls[pid] = k + 1
 
     async def _call(self, pid: int, k: int, call: tuple[str, str]
@@ -295,7 +299,7 @@ class Harness:
             Q=tuple(self._message(m) for m in e.inbox),
             paused=e.paused,
             running=tuple(self._req(r) for r in e.running),
-            retracted=tuple(self._req(r) for r in e.retracted),
+            waiting=tuple(self._req(r) for r in e.waiting),
             doomed=tuple(pid[r.owner] for r in e.running if r.doomed),
             version=e.version,
             RQ=tuple(self._message(m) for m in e.replies),

@@ -21,6 +21,8 @@ What is atomic is what the released code makes atomic (``shared/PROTOCOL.md`` se
   kills the server (S3);
 * a request takes the reader side, then does awaited work (tokenization) before it reaches
   the scheduler;
+* the scheduler puts a new request in its waiting queue; a forward pass (never while paused)
+  first moves the waiting requests into its batch;
 * an abort-mode pause sends only abort-all and never pauses the scheduler; the scheduler drops
   waiting requests and marks running ones to finish after one more forward pass.
 
@@ -109,7 +111,7 @@ class State(NamedTuple):
     Q: tuple[tuple[Any, ...], ...]   # tokenizer -> scheduler, FIFO
     paused: bool                     # scheduler paused
     running: tuple[tuple[int, int, int], ...]    # (request, tokens made, version seen or -1)
-    retracted: tuple[tuple[int, int, int], ...]  # waiting queue (retract-mode pause)
+    waiting: tuple[tuple[int, int, int], ...]  # waiting queue: new and retracted requests
     doomed: tuple[int, ...]      # running requests abort-all marked to leave at the next pass
     version: int                 # weight version
     RQ: tuple[tuple[Any, ...], ...]  # scheduler -> reply handler, FIFO
@@ -287,7 +289,7 @@ class ProtocolSpec(Spec):
                 P=False, cl=NOBODY, clq=(), cw=(), rl=NOBODY, rlq=(), rcw=(), nR=0, wA=False,
                 wW=0, ci=(NOBODY,) * len(self.comms), cq=((),) * len(self.comms),
                 pc=pc + (L.SCHED_LOOP, L.REPLY_LOOP), call=(0,) * len(self.names), Q=(),
-                paused=False, running=(), retracted=(), doomed=(), version=0, RQ=(),
+                paused=False, running=(), waiting=(), doomed=(), version=0, RQ=(),
                 slot=NOBODY, slot_done=False, dead=False, mixed=False, lied=False,
             )
         ]
@@ -302,7 +304,7 @@ class ProtocolSpec(Spec):
             for p in range(self.sched)
             if pc[p] not in L.BLOCKED and not (quiet and pc[p] == L.PAUSE_SLEEP)
         ]
-        if state.Q or (state.running and not state.paused):
+        if state.Q or ((state.running or state.waiting) and not state.paused):
             acts.append((names[self.sched], L.SCHED_LOOP))
         if state.RQ:
             acts.append((names[self.reply], L.REPLY_LOOP))
@@ -381,7 +383,7 @@ class ProtocolSpec(Spec):
             props.append(sometimes(
                 "update_applied_mid_request",
                 lambda s: any(m[0] == "ack" for m in s.RQ)
-                and any(t > 0 for _, t, _ in s.running + s.retracted),
+                and any(t > 0 for _, t, _ in s.running + s.waiting),
                 "an update is applied while a request is part-way through its tokens"))
         if self.params["requests"]:
             props.append(sometimes(
@@ -409,7 +411,7 @@ class ProtocolSpec(Spec):
         queued = {c for c in self.clients if s.pc[c] in L.COMM_QUEUED}
         return (s.nR == readers and s.wW == waiting and s.wA == writing and s.version >= 0
                 and queued == {c for q in s.cq for c in q}
-                and all(0 <= t < self.tokens for _, t, _ in s.running + s.retracted)
+                and all(0 <= t < self.tokens for _, t, _ in s.running + s.waiting)
                 and set(s.doomed) <= {r for r, _, _ in s.running}
                 and all(label in L.ALL_LABELS for label in s.pc))
 
@@ -463,7 +465,7 @@ class ProtocolSpec(Spec):
         out["sched.paused"] = s.paused
         out["sched.running"] = tuple(
             f"{n[r]}:{t}tok@v{v}" + ("!abort" if r in s.doomed else "") for r, t, v in s.running)
-        out["sched.waiting"] = tuple(f"{n[r]}:{t}tok" for r, t, _ in s.retracted)
+        out["sched.waiting"] = tuple(f"{n[r]}:{t}tok" for r, t, _ in s.waiting)
         out["version"] = s.version
         out["RQ"] = tuple(self._msg(m) for m in s.RQ)
         if "disk" in self.kinds:
@@ -748,27 +750,27 @@ class ProtocolSpec(Spec):
 
     def _handle(self, w: _Work, m: tuple[Any, ...]) -> None:
         kind = m[0]
-        if kind == "generate":
-            w.running = w.running + ((m[1], 0, -1),)
+        if kind == "generate":      # a new request joins the waiting queue
+            w.waiting = w.waiting + ((m[1], 0, -1),)
         elif kind == "pause":
             w.paused = True
             kept = tuple((r, t, -1) for r, t, _ in w.running)  # a pause separates versions
             if m[1] == "retract":
-                w.running, w.retracted = (), w.retracted + kept
+                w.running, w.waiting = (), w.waiting + kept
                 w.doomed = ()
             else:
                 w.running = kept
         elif kind == "continue":
             w.paused = False
-            w.running, w.retracted = w.running + w.retracted, ()
+            w.running, w.waiting = w.running + w.waiting, ()
         elif kind == "abort":
             # waiting requests leave at once; running ones at the next forward pass
-            w.RQ = w.RQ + tuple(("out", r, False) for r, _, _ in w.retracted)
-            w.retracted = ()
+            w.RQ = w.RQ + tuple(("out", r, False) for r, _, _ in w.waiting)
+            w.waiting = ()
             w.doomed = tuple(r for r, _, _ in w.running)
         elif kind == "update":
             w.version += 1
-            ok = not (self.flush and (w.running or w.retracted))  # flush_cache needs idle
+            ok = not (self.flush and (w.running or w.waiting))  # flush_cache needs idle
             if not ok:
                 w.lied = True          # weights changed, yet the caller is told it failed
             w.RQ = w.RQ + (("ack", m[1], m[2], ok, m[3]),)
@@ -776,8 +778,9 @@ class ProtocolSpec(Spec):
             raise ValueError(f"unknown message {m!r}")
 
     def _forward(self, w: _Work) -> None:
-        """One forward pass over every running request, at the current weight version;
-        requests marked by abort-all leave in it."""
+        """One forward pass: the waiting requests join the batch, then every running request
+        makes a token at the current weight version; requests marked by abort-all leave."""
+        w.running, w.waiting = w.running + w.waiting, ()
         still = []
         for r, t, seen in w.running:
             if r in w.doomed:

@@ -18,28 +18,38 @@ from hypothesis.stateful import run_state_machine_as_test
 
 from impl.conformance import ConformanceError, machine
 from impl.controlled import set_label
-from impl.engine import PostFixEngine, PreFixEngine, always_writer, check_then_act
+from impl.engine import (Communicator, PostFixEngine, PreFixEngine, Request, always_writer,
+                         check_then_act, perturbed)
 from impl.explore import compare, describe, explore
 from impl.rwlock import RWLock
 from spec import labels as L
 from spec.protocol import VARIANTS
 
 VARIANT_NAMES = sorted(VARIANTS)
-#: (variant, params, properties checked): PRE_FIX and DISK violate safety in `concurrent`
-#: by design, so there the machines check conformance only; the teeth tests check safety.
+ONE_KIND = {"scenario": "concurrent", "requests": 1, "updates": 2}
+#: (variant, params, properties checked): where a variant breaks safety by design (R1, A1,
+#: S3, flush_cache; pinned in spec/expected.json) the machine checks conformance only (());
+#: the teeth tests below check that the machinery finds those.
 GREEN = [
-    (v, {"scenario": "concurrent", "requests": 1},
-     None if v in ("POST_FIX", "IPC_BEFORE_22290") else ())
-    for v in VARIANT_NAMES
+    (v, ONE_KIND, () if v == "PRE_FIX" else None) for v in VARIANT_NAMES
 ] + [
     (v, {"scenario": "rl-loop", "requests": 2}, None) for v in VARIANT_NAMES
 ] + [
-    (v, {"scenario": "rl-loop", "requests": 1, "mode": "abort"}, None) for v in VARIANT_NAMES
+    (v, {"scenario": "rl-loop", "requests": 1, "mode": "abort", "timer": "quiet"}, None)
+    for v in VARIANT_NAMES
 ] + [
+    # disk keeps the pre-fix pattern: paused_update_keeps_P fails there, harmlessly
+    ("POST_FIX", {**ONE_KIND, "kinds": "tensor,disk"},
+     ("type_ok", "update_safety", "apply_guarded", "rwlock_exclusion", "reply_handler_ok")),
     ("POST_FIX", {"scenario": "concurrent", "requests": 1, "pauses": 2, "continues": 2}, None),
     ("POST_FIX", {"scenario": "concurrent", "requests": 2, "mode": "retract"}, None),
-    # A1 breaks safety here by design (pinned in spec/expected.json): conformance only
-    ("POST_FIX", {"scenario": "concurrent", "requests": 1, "updates": 2, "mode": "abort"}, ()),
+    ("POST_FIX", {**ONE_KIND, "mode": "abort", "timer": "quiet"}, ()),            # A1
+    ("POST_FIX", {"scenario": "concurrent", "requests": 0, "updates": 2,
+                  "kinds": "disk,disk"}, ()),                                      # S3
+    ("POST_FIX", {"scenario": "rl-loop", "requests": 1, "flush": 1}, ()),          # flush
+    ("POST_FIX", {"scenario": "concurrent", "requests": 1, "updates": 0, "pauses": 2,
+                  "modes": "in_place,abort", "timer": "quiet"}, None),             # D2 spins
+    ("PRE_FIX", {**ONE_KIND, "updates": 1, "await_after_check": 1}, ()),
     ("PRE_FIX", {"scenario": "concurrent", "requests": 1, "pauses": 2, "continues": 2}, ()),
 ]
 
@@ -64,6 +74,8 @@ def test_engine_conforms_to_its_spec(case):
 @pytest.mark.parametrize("mode", ["in_place", "retract", "abort"])
 def test_engine_conforms_to_its_spec_long(variant, mode):
     params = {"scenario": "concurrent", "requests": 2, "updates": 2, "tokens": 3, "mode": mode}
+    if mode == "abort":
+        params["timer"] = "quiet"
     run(machine(variant, properties=None if variant == "POST_FIX" else (), **params),
         **_long())
 
@@ -86,11 +98,11 @@ def expect_failure(cls, match: str, **overrides) -> str:
 
 def test_teeth_pre_fix_race_found_unaided_on_the_real_code(capsys):
     """R1 on real tensors: the engine's monitor sees a mixed-version request; Hypothesis
-    shrinks the schedule to the checker's shortest counterexample length (11) or close."""
-    cls = machine("PRE_FIX", properties=("update_safety",), scenario="concurrent", requests=1)
+    shrinks the schedule to near the checker's shortest counterexample length (16)."""
+    cls = machine("PRE_FIX", properties=("update_safety",), **ONE_KIND)
     with capsys.disabled():
         message = expect_failure(cls, "mixed-version request", max_examples=10_000)
-    assert len(cls.stats.failing_steps) <= 11 + 3
+    assert len(cls.stats.failing_steps) <= 16 + 4
     assert "Failing test case" in message or "state.run_" in message  # a runnable program
 
 
@@ -107,12 +119,41 @@ async def _release_cl_then_update(engine, update):
     return await check_then_act(engine, update)
 
 
+async def _check_outside_cl(engine, update):
+    # Mutant: read P without taking CL ("a bool read is atomic anyway").
+    paused = engine.is_pause
+    if paused:
+        return await engine.call(update, "paused")
+    return await engine.update_under_writer(update)
+
+
 async def _continue_without_notify(self):
     set_label(L.CONT_ACQUIRE)
     async with self.is_pause_cond:
         self.is_pause = False
         self._send(("continue",))
         # mutant: notify_all() dropped
+
+
+async def _gate_tests_once(self, prompt=0, max_tokens=2):
+    # Mutant: the pause gate waits once (`if`) instead of `wait_for` (a `while` loop): a
+    # request woken by a continue passes even if another pause landed before it resumed.
+    set_label(L.GEN_GATE_ACQUIRE)
+    async with self.is_pause_cond:
+        if self.is_pause:
+            await self.is_pause_cond.wait()
+    set_label(L.GEN_READ_ACQUIRE)
+    await self.rwlock.acquire_reader()
+    req = Request(next(self._ids), max_tokens, prompt, self._loop().create_future(),
+                  owner=asyncio.current_task())
+    set_label(L.GEN_TOKENIZE)
+    await asyncio.sleep(0)
+    self._send(("generate", req))
+    set_label(L.GEN_RUN)
+    await req.future
+    set_label(L.GEN_RELEASE_ACQUIRE)
+    await self.rwlock.release_reader()
+    return req.future.result()
 
 
 class _ReadersIgnoreWaitingWriters(RWLock):
@@ -123,12 +164,37 @@ class _ReadersIgnoreWaitingWriters(RWLock):
             self.readers += 1
 
 
+class _TwoCallsInFlight(Communicator):
+    async def call(self, update, branch):
+        # mutant: no queue -- every caller sends at once, several calls of a kind in flight
+        self.engine._send(("update", update))
+        event = asyncio.Event()
+        self.result_event, self.in_flight = event, update
+        set_label(L.UPD_REPLY_PAUSED if branch == "paused" else L.UPD_REPLY_WRITER)
+        await event.wait()
+        reply = self.result
+        self.result_event = self.result = self.in_flight = None
+        return reply
+
+
+def _every_kind(policy):
+    return {kind: policy for kind in PostFixEngine.update_policy}
+
+
 class ReleaseClBeforePausedUpdate(PostFixEngine):
-    update_policy = staticmethod(_release_cl_then_update)
+    update_policy = _every_kind(_release_cl_then_update)
+
+
+class CheckOutsideCl(PostFixEngine):
+    update_policy = _every_kind(_check_outside_cl)
 
 
 class ContinueWithoutNotify(PostFixEngine):
     continue_generation = _continue_without_notify
+
+
+class GateTestsOnce(PostFixEngine):
+    generate = _gate_tests_once
 
 
 class ReadersIgnoreWaitingWriters(PostFixEngine):
@@ -138,14 +204,23 @@ class ReadersIgnoreWaitingWriters(PostFixEngine):
 
 
 class WriterWithoutPauseCheck(PostFixEngine):
-    update_policy = staticmethod(always_writer)
+    update_policy = _every_kind(always_writer)
+
+
+class TwoCallsInFlight(PostFixEngine):
+    def __init__(self, **kw):
+        super().__init__(**kw)
+        self.communicators = {k: _TwoCallsInFlight(self, k) for k in self.communicators}
 
 
 MUTANTS = [
     (ReleaseClBeforePausedUpdate, {"requests": 1}),
+    (CheckOutsideCl, {"requests": 0, "updates": 2}),
     (ContinueWithoutNotify, {"requests": 1}),
+    (GateTestsOnce, {"requests": 1, "updates": 0, "pauses": 2, "continues": 2}),
     (ReadersIgnoreWaitingWriters, {"requests": 2}),
     (WriterWithoutPauseCheck, {"requests": 1}),
+    (TwoCallsInFlight, {"requests": 0, "updates": 2}),
 ]
 
 
@@ -154,7 +229,16 @@ def test_teeth_planted_lock_mutants_are_caught(mutant, params, capsys):
     cls = machine("POST_FIX", engine_factory=mutant, properties=(), scenario="concurrent",
                   **params)
     with capsys.disabled():
-        expect_failure(cls, "diverged|the engine can|the spec can move", max_examples=500)
+        expect_failure(cls, "diverged|the engine can|the spec can move", max_examples=1000)
+
+
+@pytest.mark.parametrize(("mutant", "params"), MUTANTS, ids=[m.__name__ for m, _ in MUTANTS])
+def test_teeth_planted_mutants_change_the_state_graph(mutant, params):
+    """The exhaustive exploration sees every mutant too: its graph differs from the spec's."""
+    params = {"scenario": "concurrent", **params}
+    comparison = compare(explore("POST_FIX", engine_factory=mutant, **params), "POST_FIX",
+                         **params)
+    assert not comparison.equal
 
 
 def test_mutants_are_real_asyncio_engines():
@@ -162,17 +246,21 @@ def test_mutants_are_real_asyncio_engines():
     async def serve(engine):
         async with engine.serving():
             out = await engine.generate(prompt=1, max_tokens=2)
-        return len(out.tokens)
+            await engine.update_weights_from_tensor(perturbed(engine.model, seed=3))
+        return len(out.tokens), engine.version
 
     for mutant, _ in MUTANTS:
-        assert asyncio.run(serve(mutant())) == 2
+        assert asyncio.run(serve(mutant())) == (2, 1)
 
 
 # ---------------------------------------------------------------------------- graphs
 GRAPHS = [(v, {"scenario": "concurrent", "requests": 1}) for v in VARIANT_NAMES] + [
     (v, {"scenario": "rl-loop", "requests": 2}) for v in VARIANT_NAMES] + [
-    ("DISK", {"scenario": "concurrent", "requests": 0, "updates": 2}),
-    ("POST_FIX", {"scenario": "rl-loop", "requests": 1, "mode": "abort"}),
+    ("PRE_FIX", ONE_KIND),                                  # the real R1's space
+    ("POST_FIX", ONE_KIND),
+    ("POST_FIX", {**ONE_KIND, "kinds": "tensor,distributed"}),
+    ("POST_FIX", {"scenario": "concurrent", "requests": 0, "updates": 2, "kinds": "disk,disk"}),
+    ("POST_FIX", {"scenario": "rl-loop", "requests": 1, "mode": "abort", "timer": "quiet"}),
     ("POST_FIX", {"scenario": "concurrent", "requests": 1, "pauses": 2, "continues": 2}),
 ]
 
@@ -193,6 +281,8 @@ def test_engine_reaches_exactly_the_spec_state_graph(variant, params, capsys):
 @pytest.mark.parametrize("mode", ["in_place", "retract", "abort"])
 def test_engine_reaches_exactly_the_spec_state_graph_long(variant, mode):
     params = {"scenario": "concurrent", "requests": 2, "mode": mode}
+    if mode == "abort":
+        params["timer"] = "quiet"
     found = explore(variant, **params)
     comparison = compare(found, variant, **params)
     assert comparison.equal, describe(comparison, VARIANTS[variant](**params))
