@@ -1,0 +1,308 @@
+"""Bad input to the engine: each is refused at once, naming what was wrong and what is valid,
+and changes nothing (no lock taken, no message sent, no id drawn, no weight written).
+
+"At once" is shown on a :class:`~impl.controlled.ControlledLoop`: the call fails in its
+first step, while another task holds CL (a call that tried to take CL, or to wait for the
+scheduler, would block there instead of failing).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+
+from impl import validate
+from impl.controlled import ControlledLoop, RandomChooser
+from impl.engine import ENGINES, MODES, Engine, PostFixEngine
+from impl.validate import EngineError, EngineInputError, EngineNotRunning
+from impl.weights import perturbed
+
+Call = Callable[[Engine], Coroutine[Any, Any, Any]]
+
+
+def make(variant: str = "POST_FIX") -> Engine:
+    return ENGINES[variant](seed=1, abort_poll_interval=0.001)
+
+
+def state(engine: Engine) -> tuple[Any, ...]:
+    """Everything a refused call must leave as it was."""
+    return (engine.is_pause, list(engine.inbox), list(engine.replies), engine.version,
+            list(engine.monitor.applied), repr(engine._ids), engine.paused,
+            list(engine.running), {k: t.clone() for k, t in engine.model.state_dict().items()})
+
+
+def same_state(a: tuple[Any, ...], b: tuple[Any, ...]) -> bool:
+    *rest_a, weights_a = a
+    *rest_b, weights_b = b
+    return rest_a == rest_b and weights_a.keys() == weights_b.keys() and all(
+        torch.equal(weights_a[k], weights_b[k]) for k in weights_a)
+
+
+async def hold(lock: asyncio.Lock, release: asyncio.Event) -> None:
+    async with lock:
+        await release.wait()
+
+
+def refused_at_once(engine: Engine, call: Call, error: type[Exception], pattern: str,
+                    serving: bool = True) -> Exception:
+    """On a controlled loop (daemons running if ``serving``, CL held by another task):
+    ``call(engine)`` fails in its first step with ``error`` matching ``pattern``, and
+    nothing changed."""
+    with ControlledLoop() as loop:
+        if serving:
+            loop.spawn(engine.scheduler_loop(), "sched")
+            loop.spawn(engine.reply_loop(), "reply")
+            loop.step("sched")
+            loop.step("reply")
+        release = asyncio.Event()
+        loop.spawn(hold(engine.is_pause_cond._lock, release), "holder")
+        loop.step("holder")
+        assert engine.is_pause_cond.locked()
+        before = state(engine)
+        task = loop.spawn(call(engine), "call")
+        loop.step("call")
+        assert task.done(), "the call did not fail at once"
+        exc = task.exception()
+        assert isinstance(exc, error), repr(exc)
+        assert isinstance(exc, EngineError)
+        with pytest.raises(error, match=pattern):
+            raise exc
+        assert same_state(state(engine), before), "the refused call changed something"
+        assert not engine.is_pause_cond._lock._waiters, "the refused call queued on CL"
+        assert engine.is_pause_cond._lock.owner is loop.task("holder")
+        rw = engine.rwlock
+        assert not (rw.readers or rw.writer_active or rw.waiting_writers or rw.lock.locked())
+        release.set()
+        loop.step("holder")
+        assert engine.locks_free()
+        return exc
+
+
+# ---------------------------------------------------------------------- generate
+BAD_MAX_TOKENS = {
+    "nan": (math.nan, r"got nan \(a float\)"),
+    "inf": (math.inf, r"got inf \(a float\)"),
+    "-inf": (-math.inf, r"got -inf \(a float\)"),
+    "2.5": (2.5, r"got 2\.5 \(a float\)"),
+    "2.0": (2.0, r"got 2\.0 \(a float\)"),
+    "None": (None, r"got None \(a NoneType\)"),
+    "str": ("3", r"got '3' \(a str\)"),
+    "True": (True, r"got True \(a bool\)"),
+    "False": (False, r"got False \(a bool\)"),
+    "0": (0, r"got 0$"),
+    "-1": (-1, r"got -1$"),
+    "tensor": (torch.tensor(3), r"got tensor\(3\) \(a Tensor\)"),
+}
+
+
+@pytest.mark.parametrize("case", BAD_MAX_TOKENS)
+def test_generate_refuses_a_bad_max_tokens_at_once_changing_nothing(case):
+    value, got = BAD_MAX_TOKENS[case]
+    exc = refused_at_once(make(), lambda e: e.generate(prompt=3, max_tokens=value),
+                          EngineInputError, r"^max_tokens must be an int >= 1, " + got)
+    assert isinstance(exc, ValueError)  # one family: a wrong type is a ValueError too
+
+
+BAD_PROMPTS = {
+    "str": ("3", r"got '3' \(a str\)"),
+    "float": (3.0, r"got 3\.0 \(a float\)"),
+    "nan": (math.nan, r"got nan \(a float\)"),
+    "None": (None, r"got None \(a NoneType\)"),
+    "tensor": (torch.tensor(3), r"got tensor\(3\) \(a Tensor\)"),
+    "True": (True, r"got True \(a bool\)"),
+    "list": ([3], r"got \[3\] \(a list\)"),
+    "-1": (-1, r"got -1$"),
+    "vocab": (32, r"got 32$"),
+    "huge": (10**30, r"got 10{30}$"),
+}
+
+
+@pytest.mark.parametrize("case", BAD_PROMPTS)
+def test_generate_refuses_a_bad_prompt_at_once_naming_the_valid_range(case):
+    value, got = BAD_PROMPTS[case]
+    refused_at_once(make(), lambda e: e.generate(prompt=value, max_tokens=2),
+                    EngineInputError, r"^prompt must be an int token id in 0\.\.31, " + got)
+
+
+def test_generate_accepts_the_edges_of_the_valid_ranges():
+    async def main():
+        engine = make()
+        async with engine.serving():
+            outs = [await engine.generate(prompt=p, max_tokens=1) for p in (0, 31)]
+        return [len(o.tokens) for o in outs], engine.locks_free()
+
+    assert asyncio.run(main()) == ([1, 1], True)
+
+
+def test_a_long_bad_value_is_shown_cut_short():
+    refused_at_once(make(), lambda e: e.generate(prompt="x" * 1000), EngineInputError,
+                    r"got 'x{36}\.\.\. \(a str\)$")
+
+
+# ---------------------------------------------------------------------- pause mode
+@pytest.mark.parametrize(("mode", "shown"), [("soft", "'soft'"), (None, r"None \(a NoneType\)"),
+                                             (1, r"1 \(an int\)"), ("", "''")])
+def test_pause_refuses_an_unknown_mode_at_once(mode, shown):
+    refused_at_once(make(), lambda e: e.pause_generation(mode), EngineInputError,
+                    rf"^unknown pause mode {shown}; valid modes: abort, in_place, retract$")
+
+
+# ---------------------------------------------------------------------- not serving
+CALLS: dict[str, Call] = {
+    "generate": lambda e: e.generate(prompt=3, max_tokens=2),
+    **{f"pause_generation[{m}]": (lambda m: lambda e: e.pause_generation(m))(m) for m in MODES},
+    "continue_generation": lambda e: e.continue_generation(),
+    "update_weights_from_tensor": lambda e: e.update_weights_from_tensor(perturbed(e.model, 5)),
+    "update_weights_from_distributed":
+        lambda e: e.update_weights_from_distributed(perturbed(e.model, 5)),
+    "update_weights_from_ipc": lambda e: e.update_weights_from_ipc(perturbed(e.model, 5)),
+}
+
+
+def disk_call(path: Path) -> Call:
+    def call(engine: Engine) -> Coroutine[Any, Any, Any]:
+        torch.save(perturbed(engine.model, 5), path)
+        return engine.update_weights_from_disk(path)
+    return call
+
+
+def method(name: str) -> str:
+    return name.split("[")[0]
+
+
+@pytest.mark.parametrize("name", [*CALLS, "update_weights_from_disk"])
+def test_every_call_outside_a_serving_engine_fails_at_once_instead_of_hanging(name, tmp_path):
+    call = CALLS.get(name) or disk_call(tmp_path / "w.pt")
+    exc = refused_at_once(make(), call, EngineNotRunning,
+                          rf"^{method(name)}: the engine is not serving \(its scheduler was "
+                          r"never started; its reply handler was never started\): call it "
+                          r"inside `async with engine\.serving\(\):`", serving=False)
+    assert isinstance(exc, RuntimeError)
+
+
+@pytest.mark.parametrize("name", [*CALLS, "update_weights_from_disk"])
+def test_every_call_after_serving_ended_fails_saying_the_daemons_were_cancelled(name, tmp_path):
+    call = CALLS.get(name) or disk_call(tmp_path / "w.pt")
+
+    async def main():
+        engine = make()
+        async with engine.serving():
+            await engine.generate(prompt=1, max_tokens=1)
+        before = state(engine)
+        with pytest.raises(EngineNotRunning, match=r"\(its scheduler was cancelled; its reply "
+                                                   r"handler was cancelled\)"):
+            await call(engine)
+        assert same_state(state(engine), before) and engine.locks_free()
+
+    asyncio.run(main())
+
+
+def test_a_call_after_the_reply_handler_failed_names_the_failure():
+    async def main():
+        engine = make()
+        async with engine.serving():
+            engine._reply(("ack", None, None))   # an update reply for no update: it fails
+            for _ in range(5):
+                await asyncio.sleep(0)
+            before = state(engine)
+            # the scheduler still runs, but no output could ever be delivered
+            with pytest.raises(EngineNotRunning, match=r"^generate: the engine is not serving "
+                                                       r"\(its reply handler failed with "
+                                                       r"AttributeError\([^;]*\): call it"):
+                await engine.generate(prompt=1, max_tokens=1)
+            assert same_state(state(engine), before) and engine.locks_free()
+
+    asyncio.run(main())
+
+
+def test_daemons_spawned_but_not_yet_started_count_as_serving():
+    # serving() returns before its tasks run, and the harness spawns the daemons itself:
+    # a call in that window goes through, and the daemons then serve it.
+    engine = make()
+    with ControlledLoop() as loop:
+        loop.spawn(engine.scheduler_loop(), "sched")
+        loop.spawn(engine.reply_loop(), "reply")
+        pause = loop.spawn(engine.pause_generation("in_place"), "pause")
+        loop.step("pause")
+        assert pause.done() and pause.exception() is None and engine.is_pause
+        loop.step("sched")
+        assert engine.paused
+
+
+def test_daemon_coroutines_that_are_not_tasks_of_this_loop_do_not_count():
+    engine = make()
+    sched, reply = engine.scheduler_loop(), engine.reply_loop()   # created, never scheduled
+    try:
+        with ControlledLoop() as loop:
+            task = loop.spawn(engine.continue_generation(), "cont")
+            loop.step("cont")
+            with pytest.raises(EngineNotRunning, match=r"its scheduler was created but is not a "
+                                                       r"task of this event loop"):
+                raise task.exception()  # type: ignore[misc]
+    finally:
+        sched.close()
+        reply.close()
+
+
+def test_a_call_from_another_event_loop_is_refused():
+    engine = make()
+    with ControlledLoop() as loop:
+        loop.spawn(engine.scheduler_loop(), "sched")
+        loop.spawn(engine.reply_loop(), "reply")
+        loop.step("sched")
+        loop.step("reply")
+
+        async def elsewhere():
+            await engine.generate(prompt=1, max_tokens=1)
+
+        with pytest.raises(EngineNotRunning, match=r"its scheduler runs on another event loop; "
+                                                   r"its reply handler runs on another event"):
+            asyncio.run(elsewhere())
+        assert engine.locks_free() and not engine.inbox
+
+
+class Untracked(PostFixEngine):
+    """The engine as it was: daemons without the tracking wrapper."""
+
+    scheduler_loop = PostFixEngine.scheduler_loop.__wrapped__  # type: ignore[attr-defined]
+    reply_loop = PostFixEngine.reply_loop.__wrapped__          # type: ignore[attr-defined]
+
+
+def trace(engine: Engine, seed: int) -> list[tuple[str, dict[str, str | None]]]:
+    """A seeded random schedule of a small run: each step's task and every label after it."""
+    chooser = RandomChooser(seed)
+    steps = []
+    with ControlledLoop() as loop:
+        loop.spawn(engine.scheduler_loop(), "sched")
+        loop.spawn(engine.reply_loop(), "reply")
+        for i in range(2):
+            loop.spawn(engine.generate(prompt=i, max_tokens=3), f"gen{i}")
+        loop.spawn(control(engine), "ctl")
+        while runnable := loop.runnable():
+            name = chooser(runnable, loop)
+            loop.step(name)
+            steps.append((name, loop.labels()))
+        assert all(loop.task(n).done() for n in ("gen0", "gen1", "ctl"))
+    return steps
+
+
+async def control(engine: Engine) -> None:
+    await engine.pause_generation("in_place")
+    await engine.update_weights_from_tensor(perturbed(engine.model, 4))
+    await engine.continue_generation()
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_the_tracking_changes_no_step_of_any_task(seed, monkeypatch):
+    # the same seeded schedule, step by step, with and without the daemons' tracking (and
+    # the serving check, which needs it): every task takes the same steps, labelled the same
+    tracked = trace(make(), seed)
+    monkeypatch.setattr(validate, "require_running", lambda engine, call: None)
+    assert trace(Untracked(seed=1, abort_poll_interval=0.001), seed) == tracked
+    assert len(tracked) >= 15
