@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import math
+import os
+import pickle
+import warnings
 from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
@@ -19,9 +22,9 @@ import torch
 
 from impl import validate
 from impl.controlled import ControlledLoop, RandomChooser
-from impl.engine import ENGINES, MODES, Engine, PostFixEngine
+from impl.engine import ENGINES, MODES, Engine, PostFixEngine, WeightUpdateError
 from impl.validate import EngineError, EngineInputError, EngineNotRunning
-from impl.weights import perturbed
+from impl.weights import TinyLM, load_file, perturbed, to_bytes
 
 Call = Callable[[Engine], Coroutine[Any, Any, Any]]
 
@@ -306,3 +309,185 @@ def test_the_tracking_changes_no_step_of_any_task(seed, monkeypatch):
     monkeypatch.setattr(validate, "require_running", lambda engine, call: None)
     assert trace(Untracked(seed=1, abort_poll_interval=0.001), seed) == tracked
     assert len(tracked) >= 15
+
+
+# ---------------------------------------------------------------------- weights
+def quiet(make_tensor: Callable[[], torch.Tensor]) -> Callable[[], torch.Tensor]:
+    """Build a tensor whose constructor warns that its kind is a beta/prototype feature."""
+    def build() -> torch.Tensor:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            return make_tensor()
+    return build
+
+
+def fake(device: str) -> torch.Tensor:
+    from torch._subclasses.fake_tensor import FakeTensorMode  # a tensor with no real storage
+    with FakeTensorMode():
+        return torch.empty(32, device=device)
+
+
+# name -> (builder of a bad out.bias (shape (32,)), message, serialisable by torch.save)
+BAD_TENSORS: dict[str, tuple[Callable[[], torch.Tensor], str, bool]] = {
+    "meta": (lambda: torch.empty(32, device="meta"),
+             r"out\.bias: on device meta, expected cpu \(the weights' device\); a meta "
+             r"tensor has no values", True),
+    "cuda (fake)": (lambda: fake("cuda"), r"out\.bias: on device cuda:0, expected cpu", False),
+    "fake cpu": (lambda: fake("cpu"), r"out\.bias: its values cannot be read "
+                 r"\(DataDependentOutputException\); expected a dense cpu tensor", False),
+    "sparse": (lambda: torch.zeros(32).to_sparse(),
+               r"out\.bias: layout torch\.sparse_coo, expected a dense \(torch\.strided\) "
+               r"tensor", True),
+    "mkldnn": (lambda: torch.zeros(32).to_mkldnn(),
+               r"out\.bias: layout torch\._mkldnn, expected a dense \(torch\.strided\)", False),
+    "nested": (quiet(lambda: torch.nested.nested_tensor([torch.zeros(32)])),
+               r"out\.bias: a nested tensor, expected a dense \(torch\.strided\) tensor", False),
+}
+ENTRY_POINTS = ["tensor", "distributed", "ipc-dict", "ipc-bytes", "disk"]
+
+
+def entry(kind: str, weights: dict[str, torch.Tensor], path: Path) -> Call:
+    """The call of entry point ``kind`` with ``weights`` (serialised first for the byte
+    and file transports)."""
+    if kind == "tensor":
+        return lambda e: e.update_weights_from_tensor(weights)
+    if kind == "distributed":
+        return lambda e: e.update_weights_from_distributed(weights)
+    if kind == "ipc-dict":
+        return lambda e: e.update_weights_from_ipc(weights)
+    if kind == "ipc-bytes":
+        data = to_bytes(weights)
+        return lambda e: e.update_weights_from_ipc(data)
+    torch.save(weights, path)
+    return lambda e: e.update_weights_from_disk(path)
+
+
+# a tensor torch.save cannot write cannot arrive as bytes or as a file
+UNUSABLE = [(case, kind) for case, (_, _, serialisable) in BAD_TENSORS.items()
+            for kind in ENTRY_POINTS if serialisable or kind not in ("ipc-bytes", "disk")]
+
+
+@pytest.mark.parametrize("variant", ["POST_FIX", "DISK"])
+@pytest.mark.parametrize(("case", "kind"), UNUSABLE, ids=[f"{c}-{k}" for c, k in UNUSABLE])
+def test_an_unusable_tensor_is_refused_by_name_at_once(case, kind, variant, tmp_path):
+    build, message, _ = BAD_TENSORS[case]
+    good = perturbed(TinyLM(seed=1), seed=3)
+    call = entry(kind, {**good, "out.bias": build()}, tmp_path / "w.pt")
+    exc = refused_at_once(make(variant), call, WeightUpdateError,
+                          r"^invalid weight update, nothing was changed: " + message)
+    assert isinstance(exc, EngineInputError)
+
+
+def test_a_bad_tensor_is_refused_before_any_transport_touches_it():
+    # an mkldnn tensor cannot even be serialised: the ipc entry point names it first
+    refused_at_once(make(), lambda e: e.update_weights_from_ipc({"out.bias": BAD_TENSORS[
+        "mkldnn"][0]()}), WeightUpdateError, r"out\.bias: layout torch\._mkldnn")
+
+
+@pytest.mark.parametrize("kind", ENTRY_POINTS)
+def test_tensors_that_require_grad_are_valid_and_leave_no_grad_behind(kind, tmp_path):
+    async def main():
+        engine = make()
+        new = {k: torch.nn.Parameter(t) for k, t in perturbed(engine.model, seed=9).items()}
+        call = entry(kind, new, tmp_path / "w.pt")
+        async with engine.serving():
+            reply = await call(engine)
+        return engine, new, reply
+
+    engine, new, reply = asyncio.run(main())
+    assert reply.ok and engine.version == 1
+    for name, tensor in engine.model.state_dict().items():
+        assert torch.equal(tensor, new[name].detach()) and not tensor.requires_grad
+    assert not any(p.requires_grad for p in engine.model.parameters())
+
+
+def test_an_update_built_from_the_weights_themselves_reads_them_all_before_writing():
+    # embed.weight and out.weight have the same shape: swap them, as views of the weights
+    model = TinyLM(seed=1)
+    current = model.state_dict()
+    embed, out = current["embed.weight"].clone(), current["out.weight"].clone()
+    model.apply_update({"embed.weight": current["out.weight"],
+                        "out.weight": current["embed.weight"]})
+    assert torch.equal(model.state_dict()["embed.weight"], out)
+    assert torch.equal(model.state_dict()["out.weight"], embed)
+
+
+def test_a_swap_through_the_engine_is_a_swap():
+    async def main():
+        engine = make()
+        current = engine.model.state_dict()
+        embed, out = current["embed.weight"].clone(), current["out.weight"].clone()
+        async with engine.serving():
+            await engine.update_weights_from_tensor({"embed.weight": current["out.weight"],
+                                                     "out.weight": current["embed.weight"]})
+        after = engine.model.state_dict()
+        return torch.equal(after["embed.weight"], out) and torch.equal(after["out.weight"], embed)
+
+    assert asyncio.run(main())
+
+
+# ---------------------------------------------------------------------- disk paths
+class NotWeights:
+    """A pickled object of a class: ``torch.load(weights_only=True)`` refuses it."""
+
+
+def bad_path(case: str, tmp_path: Path) -> tuple[Any, str]:
+    """A bad ``path`` argument and the message it must get."""
+    if case == "directory":
+        return tmp_path, rf"^invalid weight update: '{tmp_path}' is a directory, expected a file"
+    if case == "missing":
+        return tmp_path / "nope.pt", rf"^invalid weight update: no such file '{tmp_path}/nope\.pt'"
+    if case == "missing parent":
+        return tmp_path / "no" / "w.pt", r"no such file '.*/no/w\.pt'"
+    if case == "text":
+        (tmp_path / "w.txt").write_text("not weights\n")
+        return tmp_path / "w.txt", (r"^invalid weight update: cannot load '.*/w\.txt' \(12 bytes\):"
+                                    r" not a torch\.save'd dict of name -> tensor")
+    if case == "empty":
+        (tmp_path / "w.pt").write_bytes(b"")
+        return tmp_path / "w.pt", r"cannot load '.*/w\.pt' \(0 bytes\): not a torch\.save'd dict"
+    if case == "a tensor":
+        torch.save(torch.zeros(3), tmp_path / "w.pt")
+        return tmp_path / "w.pt", r"'.*/w\.pt' holds a Tensor, expected a dict of name -> tensor"
+    if case == "a pickled object":
+        (tmp_path / "w.pt").write_bytes(pickle.dumps({"out.bias": NotWeights()}))
+        return tmp_path / "w.pt", r"cannot load '.*/w\.pt' \(\d+ bytes\): not a torch\.save'd"
+    if case == "a device":
+        return os.devnull, r"^invalid weight update: '/dev/null' is not a regular file"
+    if case == "None":
+        return None, r"the path must be a str or os\.PathLike, got None \(a NoneType\)"
+    if case == "bytes":
+        return b"w.pt", r"the path must be a str or os\.PathLike, got b'w\.pt' \(a bytes\)"
+    if case == "too long":
+        return tmp_path / ("x" * 5000), r"^invalid weight update: cannot read '.*xxx': "
+    raise AssertionError(case)
+
+
+DISK_CASES = ["directory", "missing", "missing parent", "text", "empty", "a tensor",
+              "a pickled object", "a device", "None", "bytes", "too long"]
+
+
+@pytest.mark.parametrize("paused", [False, True], ids=["unpaused", "paused"])
+@pytest.mark.parametrize("case", DISK_CASES)
+def test_a_disk_update_from_a_bad_path_is_refused_naming_it(case, paused, tmp_path):
+    path, pattern = bad_path(case, tmp_path)
+
+    async def main():
+        engine = make("DISK")
+        async with engine.serving():
+            if paused:
+                await engine.pause_generation("in_place")
+            before = state(engine)
+            with pytest.raises(WeightUpdateError, match=pattern):
+                await engine.update_weights_from_disk(path)
+            assert same_state(state(engine), before) and engine.locks_free()
+            good = tmp_path / "good.pt"
+            torch.save(perturbed(engine.model, seed=4), good)
+            assert (await engine.update_weights_from_disk(good)).version == 1  # still usable
+
+    asyncio.run(main())
+
+
+def test_load_file_names_a_directory():
+    with pytest.raises(WeightUpdateError, match=r"'/' is a directory"):
+        load_file("/")
