@@ -23,6 +23,7 @@ import torch
 from impl import validate
 from impl.controlled import ControlledLoop, RandomChooser
 from impl.engine import ENGINES, MODES, Engine, PostFixEngine, WeightUpdateError
+from impl.load import MAX_SEED, main, run_load
 from impl.validate import EngineError, EngineInputError, EngineNotRunning
 from impl.weights import TinyLM, load_file, perturbed, to_bytes
 
@@ -491,3 +492,54 @@ def test_a_disk_update_from_a_bad_path_is_refused_naming_it(case, paused, tmp_pa
 def test_load_file_names_a_directory():
     with pytest.raises(WeightUpdateError, match=r"'/' is a directory"):
         load_file("/")
+
+
+# ---------------------------------------------------------------------- impl.load flags
+FLAG_CASES = [
+    ("--stall-timeout", "0", "a finite number of seconds > 0"),
+    ("--stall-timeout", "-1", "a finite number of seconds > 0"),
+    ("--stall-timeout", "nan", "a finite number of seconds > 0"),
+    ("--stall-timeout", "inf", "a finite number of seconds > 0"),
+    ("--stall-timeout", "soon", "a finite number of seconds > 0"),
+    ("--abort-poll-interval", "-0.5", "a finite number of seconds >= 0"),
+    ("--abort-poll-interval", "nan", "a finite number of seconds >= 0"),
+    ("--abort-poll-interval", "inf", "a finite number of seconds >= 0"),
+    ("--requests", "0", "an int >= 1"),
+    ("--requests", "1e3", "an int >= 1"),
+    ("--cycles", "-1", "an int >= 0"),
+    ("--cycles", "2.5", "an int >= 0"),
+    ("--max-tokens", "0", "an int >= 1"),
+    ("--torch-threads", "0", "an int >= 1"),
+    ("--seed", "-1", f"an int in 0..{MAX_SEED}"),
+    ("--seed", str(MAX_SEED + 1), f"an int in 0..{MAX_SEED}"),
+]
+
+
+@pytest.mark.parametrize(("flag", "value", "valid"), FLAG_CASES,
+                         ids=[f"{f}={v}" for f, v, _ in FLAG_CASES])
+def test_load_cli_refuses_a_bad_number_with_exit_2_and_a_usage_line(flag, value, valid, capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["--requests", "5", "--cycles", "1", flag, value])
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("usage: python -m impl.load ")
+    shown = repr(value) if value in ("soon", "1e3", "2.5") else value
+    assert f"error: argument {flag}: must be {valid}, got {shown}" in err
+
+
+def test_load_cli_accepts_the_edges_of_the_valid_ranges(capsys):
+    assert main(["--requests", "4", "--cycles", "1", "--mode", "abort", "--seed", str(MAX_SEED),
+                 "--abort-poll-interval", "0", "--stall-timeout", "30"]) == 0
+    assert "lost=0" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"stall_timeout": 0}, r"stall_timeout must be a finite number of seconds > 0, got 0"),
+    ({"stall_timeout": math.nan}, r"stall_timeout must be .* > 0, got nan"),
+    ({"abort_poll_interval": -1}, r"abort_poll_interval must be .* >= 0, got -1"),
+    ({"abort_poll_interval": math.inf}, r"abort_poll_interval must be .* >= 0, got inf"),
+    ({"seed": -1}, rf"seed must be an int in 0\.\.{MAX_SEED}, got -1"),
+])
+def test_run_load_refuses_bad_numbers_before_starting(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        run_load(requests=2, cycles=1, **kwargs)
