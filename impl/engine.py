@@ -62,6 +62,7 @@ import torch
 
 from spec import labels as L
 
+from . import validate
 from .controlled import set_label
 from .locks import OwnedLock
 from .rwlock import RWLock
@@ -244,10 +245,7 @@ class Engine:
     # ------------------------------------------------------------------ client API
     async def generate(self, prompt: int = 0, max_tokens: int = 2) -> Generation:
         """Generate ``max_tokens`` tokens after ``prompt``; wait while paused."""
-        if not 0 <= prompt < self.model.vocab:
-            raise ValueError(f"prompt token {prompt} is out of range; valid: 0..{self.model.vocab - 1}")
-        if max_tokens < 1:
-            raise ValueError(f"max_tokens must be >= 1, got {max_tokens}")
+        validate.check_generate(self, prompt, max_tokens)
         set_label(L.GEN_GATE_ACQUIRE)
         async with self.is_pause_cond:                                 # may queue on CL
             await self.is_pause_cond.wait_for(lambda: not self.is_pause)  # may park on CW
@@ -277,8 +275,7 @@ class Engine:
         """Stop generation.  ``in_place`` keeps running requests in the scheduler,
         ``retract`` moves them back to its waiting queue, ``abort`` aborts them all and
         waits (polling, holding CL) until no request holds the RWLock."""
-        if mode not in MODES:
-            raise ValueError(f"unknown pause mode {mode!r}; valid modes: {', '.join(MODES)}")
+        validate.check_pause(self, mode, MODES)
         set_label(L.PAUSE_ACQUIRE)
         async with self.is_pause_cond:                                 # may queue on CL
             self.is_pause = True
@@ -297,6 +294,7 @@ class Engine:
 
     async def continue_generation(self) -> None:
         """Resume generation; harmless when not paused."""
+        validate.require_running(self, "continue_generation")
         set_label(L.CONT_ACQUIRE)
         async with self.is_pause_cond:                                 # may queue on CL
             self.is_pause = False
@@ -306,11 +304,13 @@ class Engine:
     async def update_weights_from_tensor(self, weights: Mapping[str, torch.Tensor], *,
                                          flush_cache: bool = False) -> UpdateReply:
         """Replace the named weights with ``weights`` (name -> tensor), all or nothing."""
+        validate.check_weights_call(self, "update_weights_from_tensor", weights)
         return await self._update("tensor", weights, flush_cache)
 
     async def update_weights_from_distributed(self, weights: Mapping[str, torch.Tensor], *,
                                               flush_cache: bool = False) -> UpdateReply:
         """As from a trainer's broadcast: the transport is simulated by copying each tensor."""
+        validate.check_weights_call(self, "update_weights_from_distributed", weights)
         # clone tensors only: anything else is left for check_update to reject by name
         return await self._update("distributed", {k: t.clone() if isinstance(t, torch.Tensor) else t
                                                   for k, t in _as_dict(weights).items()},
@@ -319,12 +319,14 @@ class Engine:
     async def update_weights_from_ipc(self, payload: bytes | Mapping[str, torch.Tensor], *,
                                       flush_cache: bool = False) -> UpdateReply:
         """As through a shared handle: the payload travels serialised (``torch.save`` bytes)."""
+        validate.check_weights_call(self, "update_weights_from_ipc", payload)
         data = payload if isinstance(payload, bytes) else to_bytes(_as_dict(payload))
         return await self._update("ipc", from_bytes(data, what="the ipc payload"), flush_cache)
 
     async def update_weights_from_disk(self, path: str | Path, *,
                                        flush_cache: bool = False) -> UpdateReply:
         """Load a ``torch.save``'d dict of tensors from ``path`` and apply it."""
+        validate.require_running(self, "update_weights_from_disk")
         return await self._update("disk", load_file(path), flush_cache)
 
     # ------------------------------------------------------------------ the update path
@@ -384,6 +386,7 @@ class Engine:
         return reply
 
     # ------------------------------------------------------------------ daemons
+    @validate.daemon("scheduler")
     async def scheduler_loop(self) -> None:
         """One step: handle the next message, else run one forward pass; then yield if
         there is more to do, else sleep until a message arrives."""
@@ -399,6 +402,7 @@ class Engine:
                 self.inbox_ready.clear()
                 await self.inbox_ready.wait()
 
+    @validate.daemon("reply handler")
     async def reply_loop(self) -> None:
         """One step: deliver the next output or update reply to the task waiting for it.
 

@@ -31,11 +31,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
+import math
 import random
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +46,10 @@ from .engine import ENGINES, MODES, Engine, Generation, Monitor, Request, Update
 from .harness import send_update
 from .weights import perturbed
 
-__all__ = ["LoadReport", "main", "run_load"]
+__all__ = ["LoadReport", "MAX_SEED", "main", "run_load"]
+
+#: The largest ``seed``: update seeds are derived from it and must fit torch's generator.
+MAX_SEED = 2**32 - 1
 
 
 
@@ -103,6 +107,16 @@ def run_load(requests: int = 1000, cycles: int = 100, mode: str = "in_place",
     if requests < 1 or cycles < 0 or max_tokens < 1:
         raise ValueError(f"need requests >= 1, cycles >= 0, max_tokens >= 1; got "
                          f"{requests}, {cycles}, {max_tokens}")
+    if not 0 <= seed <= MAX_SEED:
+        raise ValueError(f"seed must be an int in 0..{MAX_SEED}, got {seed}")
+    if not _in_range(abort_poll_interval, 0, False):
+        # 0 would busy-spin: each round queues another abort-all ahead of the forward pass
+        # the aborted requests need to leave, so the pause would never return
+        raise ValueError(f"abort_poll_interval must be a finite number of seconds > 0, "
+                         f"got {abort_poll_interval}")
+    if not _in_range(stall_timeout, 0, False):
+        raise ValueError(f"stall_timeout must be a finite number of seconds > 0, "
+                         f"got {stall_timeout}")
     with tempfile.TemporaryDirectory(prefix="load-") as tmp:
         return asyncio.run(_load(requests, cycles, mode, variant, seed, max_tokens,
                                  abort_poll_interval, stall_timeout, Path(tmp)))
@@ -194,13 +208,38 @@ async def _load(requests: int, cycles: int, mode: str, variant: str, seed: int,
                       engine.version, stalled)
 
 
-def _count(minimum: int):
+def _count(minimum: int, maximum: int | None = None) -> Callable[[str], int]:
+    """An argparse type: an int in ``minimum..maximum`` (no upper bound if None)."""
+    valid = f"an int >= {minimum}" if maximum is None else f"an int in {minimum}..{maximum}"
+
     def parse(text: str) -> int:
-        value = int(text)
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"must be >= {minimum}, got {value}")
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be {valid}, got {text!r}") from None
+        if value < minimum or (maximum is not None and value > maximum):
+            raise argparse.ArgumentTypeError(f"must be {valid}, got {value}")
         return value
     return parse
+
+
+def _seconds(minimum: float, *, inclusive: bool) -> Callable[[str], float]:
+    """An argparse type: a finite number of seconds > ``minimum`` (>= if ``inclusive``)."""
+    valid = f"a finite number of seconds {'>=' if inclusive else '>'} {minimum:g}"
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be {valid}, got {text!r}") from None
+        if not _in_range(value, minimum, inclusive):
+            raise argparse.ArgumentTypeError(f"must be {valid}, got {text}")
+        return value
+    return parse
+
+
+def _in_range(value: float, minimum: float, inclusive: bool) -> bool:
+    return math.isfinite(value) and (value >= minimum if inclusive else value > minimum)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -209,10 +248,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--cycles", type=_count(0), default=100)
     parser.add_argument("--mode", choices=MODES, default="in_place")
     parser.add_argument("--variant", choices=list(ENGINES), default="POST_FIX")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=_count(0, MAX_SEED), default=0)
     parser.add_argument("--max-tokens", type=_count(1), default=16)
-    parser.add_argument("--abort-poll-interval", type=float, default=0.001)
-    parser.add_argument("--stall-timeout", type=float, default=10.0)
+    parser.add_argument("--abort-poll-interval", type=_seconds(0, inclusive=False),
+                        default=0.001, help="seconds; a finite number >= 0 (default 0.001)")
+    parser.add_argument("--stall-timeout", type=_seconds(0, inclusive=False), default=10.0,
+                        help="seconds without progress before the run is stopped; a finite "
+                             "number > 0 (default 10)")
     parser.add_argument("--torch-threads", type=_count(1), default=1,
                         help="torch intra-op threads (default 1: the model is tiny, more "
                              "threads only add wake-up latency to every forward pass)")

@@ -4,9 +4,18 @@ The model is small on purpose (an embedding, one hidden layer, an output layer; 
 hundred parameters) but real: every token the engine produces comes out of a torch forward
 pass over the current weights, and every weight update writes real tensors.
 
-A weight update is validated as a whole before any tensor is written: an unknown name, a
-wrong shape or dtype, or a non-finite value raises :class:`WeightUpdateError` and leaves
-every weight as it was.
+A weight update is validated as a whole before any tensor is written, and every problem
+raises :class:`WeightUpdateError` naming the weight and leaves every weight as it was.  A
+valid update is a non-empty dict mapping parameter names to tensors that are
+
+* dense (``torch.strided``: not sparse, not mkldnn, not nested),
+* on the weights' device (``cpu``; a ``meta`` tensor has no values, a ``cuda`` one is not
+  where the weights are),
+* of the parameter's exact shape and dtype,
+* readable and finite (a tensor whose values cannot be read, e.g. a fake tensor, is refused).
+
+A tensor that requires grad is valid (a trainer's parameters do): its values are copied,
+never its autograd graph, and the model's weights never require grad.
 
 >>> model = TinyLM(seed=0)
 >>> sorted(model.state_dict())
@@ -20,14 +29,17 @@ impl.weights.WeightUpdateError: invalid weight update, nothing was changed: out.
 from __future__ import annotations
 
 import io
+import os
 from collections.abc import Mapping
 from pathlib import Path
 
 import torch
 from torch import nn
 
+from .validate import EngineInputError, describe
 
-class WeightUpdateError(ValueError):
+
+class WeightUpdateError(EngineInputError):
     """A weight update was rejected; the message lists every problem.  No weight changed."""
 
 
@@ -73,16 +85,9 @@ class TinyLM(nn.Module):
             if name not in current:
                 problems.append(f"{name}: unknown parameter; valid names: {', '.join(current)}")
                 continue
-            want = current[name]
-            if not isinstance(tensor, torch.Tensor):
-                problems.append(f"{name}: a {type(tensor).__name__}, expected a torch.Tensor")
-                continue
-            if tuple(tensor.shape) != tuple(want.shape):
-                problems.append(f"{name}: shape {tuple(tensor.shape)}, expected {tuple(want.shape)}")
-            elif tensor.dtype != want.dtype:
-                problems.append(f"{name}: dtype {tensor.dtype}, expected {want.dtype}")
-            elif not bool(torch.isfinite(tensor).all()):
-                problems.append(f"{name}: contains NaN or infinite values")
+            problem = _tensor_problem(tensor, current[name])
+            if problem:
+                problems.append(f"{name}: {problem}")
         if problems:
             raise WeightUpdateError(
                 "invalid weight update, nothing was changed: " + "; ".join(problems)
@@ -90,11 +95,40 @@ class TinyLM(nn.Module):
 
     @torch.no_grad()
     def apply_update(self, weights: Mapping[str, torch.Tensor]) -> None:
-        """Validate the whole update, then copy every tensor in: all or nothing."""
+        """Validate the whole update, then copy every tensor in: all or nothing.
+
+        The new values are read in full before the first weight is written, so an update
+        built from the model's own tensors (``{"out.weight": embed, "embed.weight": out}``,
+        a swap) gets the values the weights had before it."""
         self.check_update(weights)
         current = self.state_dict()
-        for name, tensor in weights.items():
+        staged = {name: tensor.detach().clone() for name, tensor in weights.items()}
+        for name, tensor in staged.items():
             current[name].copy_(tensor)
+
+
+def _tensor_problem(tensor: object, want: torch.Tensor) -> str:
+    """What makes ``tensor`` unfit to replace the weight ``want`` ("" if nothing)."""
+    if not isinstance(tensor, torch.Tensor):
+        return f"a {type(tensor).__name__}, expected a torch.Tensor"
+    try:
+        if tensor.is_nested:
+            return "a nested tensor, expected a dense (torch.strided) tensor"
+        if tensor.layout != torch.strided:
+            return f"layout {tensor.layout}, expected a dense (torch.strided) tensor"
+        if tensor.device != want.device:
+            return (f"on device {tensor.device}, expected {want.device} (the weights' device)"
+                    + ("; a meta tensor has no values" if tensor.device.type == "meta" else ""))
+        if tuple(tensor.shape) != tuple(want.shape):
+            return f"shape {tuple(tensor.shape)}, expected {tuple(want.shape)}"
+        if tensor.dtype != want.dtype:
+            return f"dtype {tensor.dtype}, expected {want.dtype}"
+        if not bool(torch.isfinite(tensor).all()):
+            return "contains NaN or infinite values"
+    except Exception as exc:  # a tensor whose values cannot be read (fake, opaque, ...)
+        return (f"its values cannot be read ({type(exc).__name__}); expected a dense cpu "
+                "tensor with real values")
+    return ""
 
 
 def perturbed(model: TinyLM | Mapping[str, torch.Tensor], seed: int,
@@ -129,9 +163,34 @@ def from_bytes(data: bytes, what: str = "the payload") -> dict[str, torch.Tensor
     return loaded
 
 
-def load_file(path: str | Path) -> dict[str, torch.Tensor]:
-    """Read a weight file written with ``torch.save(dict_of_tensors, path)``."""
+def load_file(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
+    """Read a weight file written with ``torch.save(dict_of_tensors, path)``.
+
+    ``path`` must name an existing regular file; a directory, a missing file, a device or
+    pipe, an unreadable file or one that is not a ``torch.save``'d dict raises
+    WeightUpdateError naming the path and the problem.
+
+    >>> load_file("/")
+    Traceback (most recent call last):
+    ...
+    impl.weights.WeightUpdateError: invalid weight update: '/' is a directory, expected a file written by torch.save
+    """
+    if not isinstance(path, (str, os.PathLike)):
+        raise WeightUpdateError(f"invalid weight update: the path must be a str or "
+                                f"os.PathLike, got {describe(path)}")
     path = Path(path)
-    if not path.is_file():
-        raise WeightUpdateError(f"invalid weight update: no such file {str(path)!r}")
-    return from_bytes(path.read_bytes(), what=repr(str(path)))
+    where = repr(str(path))
+    try:
+        if path.is_dir():
+            raise WeightUpdateError(f"invalid weight update: {where} is a directory, expected "
+                                    "a file written by torch.save")
+        if not path.exists():
+            raise WeightUpdateError(f"invalid weight update: no such file {where}")
+        if not path.is_file():
+            raise WeightUpdateError(f"invalid weight update: {where} is not a regular file, "
+                                    "expected a file written by torch.save")
+        data = path.read_bytes()
+    except OSError as exc:
+        raise WeightUpdateError(f"invalid weight update: cannot read {where}: "
+                                f"{exc.strerror or type(exc).__name__}") from None
+    return from_bytes(data, what=where)

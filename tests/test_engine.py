@@ -108,9 +108,9 @@ def test_generate_rejects_bad_arguments_naming_the_valid_range():
     async def main():
         engine = make()
         async with engine.serving():
-            with pytest.raises(ValueError, match=r"prompt token 32 is out of range; valid: 0\.\.31"):
+            with pytest.raises(ValueError, match=r"prompt must be an int token id in 0\.\.31, got 32"):
                 await engine.generate(prompt=32)
-            with pytest.raises(ValueError, match="max_tokens must be >= 1, got 0"):
+            with pytest.raises(ValueError, match="max_tokens must be an int >= 1, got 0"):
                 await engine.generate(max_tokens=0)
             assert engine.locks_free()
 

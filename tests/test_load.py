@@ -43,7 +43,7 @@ def test_cli_misuse_exits_2_naming_the_valid_values(capsys):
         assert info.value.code == 2
     err = capsys.readouterr().err
     assert "invalid choice: 'soft' (choose from 'abort', 'in_place', 'retract')" in err
-    assert "argument --requests: must be >= 1, got 0" in err
+    assert "argument --requests: must be an int >= 1, got 0" in err
 
 
 @pytest.mark.slow
