@@ -476,6 +476,141 @@ class ProtocolSpec(Spec):
             out["failed_but_applied"] = s.lied
         return out
 
+    def legend(self) -> dict[str, str]:
+        """Every abbreviation :meth:`fields` and the actions print, and what it means."""
+        return {
+            "P": "is_pause, the pause flag guarded by CL",
+            "CL": "the lock of the pause condition is_pause_cond: who holds it ('-': free)",
+            "CL.queue": "tasks queued to acquire CL, in FIFO order",
+            "pause_cond.waiters": "tasks parked in is_pause_cond.wait() (the request gate), FIFO",
+            "RL": "the RWLock's internal lock: who holds it",
+            "RL.queue": "tasks queued to acquire RL, FIFO",
+            "rw_cond.waiters": "tasks parked on the RWLock's condition (readers or writers), FIFO",
+            "nR": "readers holding the RWLock (requests between their reader and its release)",
+            "wA": "a writer holds the RWLock",
+            "wW": "writers waiting for the RWLock",
+            "comm.KIND.in_flight": "the update whose call of that kind awaits its reply",
+            "comm.KIND.queue": "updates queued on that kind's communicator, FIFO",
+            "pc.TASK": "the code point (label, spec/labels.py) where the task rests; "
+                       "'(call i/n)' for a client with several calls",
+            "Q": "messages from the tokenizer to the scheduler, FIFO",
+            "update(U, B, K)": "update of task U on branch B (paused: no writer side; writer: "
+                               "under the writer side) through entry point K",
+            "sched.paused": "the scheduler runs no forward pass",
+            "sched.running": "the batch: 'gen0:1tok@v1' = request gen0 made 1 token, last at "
+                             "weight version 1 (v-1: none since the last pause); '!abort': "
+                             "leaves at the next forward pass",
+            "sched.waiting": "the scheduler's waiting queue (new or retracted requests)",
+            "version": "the weight version the scheduler runs",
+            "RQ": "replies from the scheduler to the reply handler, FIFO: out(request, "
+                  "complete|aborted), ack(update, branch, kind, ok|failed)",
+            "disk_slot": "whose future is in disk's one shared reply slot; '(done)': it has "
+                         "its result",
+            "server_dead": "the reply handler failed: the server process died",
+            "mixed": "a request ran forward passes across a weight-version change, unpaused",
+            "failed_but_applied": "an update was reported failed after its weights changed",
+            "TASK LABEL": "an action: task TASK runs from code point LABEL to its next await",
+        }
+
+    def explain(self, state: State) -> list[str]:
+        """Who waits on what, and who holds it: one line per task that cannot move."""
+        n, s = self.names, state
+        who = lambda p: f"{n[p]} (at {s.pc[p]})" if p != NOBODY else "nobody"  # noqa: E731
+        readers = [n[r] for r in self.requests if s.pc[r] in L.READER_HELD]
+        writer = [n[c] for c in self.clients if s.pc[c] in L.WRITER_HELD]
+        lines = []
+        if s.dead:
+            lines.append("the reply handler failed (a reply to a done future): the server died")
+        for p in range(self.sched):
+            label = s.pc[p]
+            if label not in L.BLOCKED or label == L.DONE:
+                continue
+            if p in s.clq:
+                what = f"queued on CL, held by {who(s.cl)}"
+            elif p in s.rlq:
+                what = f"queued on RL, held by {who(s.rl)}"
+            elif p in s.cw:
+                what = "parked at the pause gate until a continue sets P = False and notifies"
+            elif p in s.rcw and label == L.UPD_WRITE_WAIT:
+                what = (f"waits for the writer side: readers {readers or 'none'}, "
+                        f"writer {writer or 'none'}; woken only by a notify on rw_cond")
+            elif p in s.rcw:
+                what = (f"waits for the reader side: writer active {writer or 'none'}, "
+                        f"{s.wW} writer(s) waiting; woken only by a notify on rw_cond")
+            elif label in L.COMM_QUEUED:
+                k = self.comms.index(self._kind(s, p))
+                what = (f"queued on the {self.comms[k]} communicator behind "
+                        f"{who(s.ci[k])}'s call in flight")
+            elif label in (L.UPD_REPLY_PAUSED, L.UPD_REPLY_WRITER):
+                what = "waits for its update's reply from the scheduler"
+            elif label == L.GEN_RUN:
+                where = ("in the paused scheduler" if s.paused
+                         and any(r == p for r, _, _ in s.running + s.waiting) else
+                         "in the scheduler" if any(r == p for r, _, _ in s.running + s.waiting)
+                         else "not yet in the scheduler")
+                what = f"waits for its outputs; the request is {where}"
+            else:
+                what = "blocked"
+            lines.append(f"{n[p]} at {label}: {what}")
+        if s.P and any(s.pc[c] != L.DONE for c in self.clients if
+                       any(call[0] == "continue" for call in self.programs[c])) is False:
+            lines.append("P is True and no continue call is left to clear it")
+        return lines
+
+    def lanes(self, action: tuple[str, str], before: State, after: State
+              ) -> list[tuple[str, str, str]]:
+        """The lock and message events of one step, as sequence-diagram arrows."""
+        n = self.names
+        actor = action[0]
+        arrows: list[tuple[str, str, str]] = []
+        for lock, name in (("cl", "CL"), ("rl", "RL")):
+            b, a = getattr(before, lock), getattr(after, lock)
+            bq, aq = getattr(before, lock + "q"), getattr(after, lock + "q")
+            if b != a:
+                if b != NOBODY:
+                    arrows.append((n[b], name, "release"))
+                if a != NOBODY:
+                    arrows.append((name, n[a], "acquire" if a not in bq else "hand over"))
+            for p in aq:
+                if p not in bq:
+                    arrows.append((n[p], name, "queue"))
+        for cond, name in (("cw", "pause_cond"), ("rcw", "rw_cond")):
+            bw, aw = getattr(before, cond), getattr(after, cond)
+            for p in aw:
+                if p not in bw:
+                    arrows.append((n[p], name, "wait"))
+            woken = [p for p in bw if p not in aw]
+            if woken:
+                arrows.append((actor, name, "notify_all"))
+                arrows += [(name, n[p], "wake") for p in woken]
+        for k, kind in enumerate(self.comms):
+            for p in after.cq[k]:
+                if p not in before.cq[k]:
+                    arrows.append((n[p], f"comm.{kind}", "queue"))
+            if before.cq[k][:1] and before.cq[k][:1] != after.cq[k][:1]:
+                arrows.append((f"comm.{kind}", n[before.cq[k][0]], "your turn"))
+        if before.cl == after.cl == NOBODY and action[1] in _TAKES_CL and (
+                action[1] != L.UPD_START or self._policy(before, n.index(actor)).checks_pause):
+            arrows.insert(0, (actor, "CL", "taken and released in this step"))
+        if after.nR > before.nR:
+            arrows.append((actor, "RWLock", "reader acquired"))
+        elif after.nR < before.nR:
+            arrows.append((actor, "RWLock", "reader released"))
+        if after.wA != before.wA:
+            arrows.append((actor, "RWLock", "writer acquired" if after.wA else "writer released"))
+        if action[1] != L.SCHED_LOOP:   # only the scheduler takes from Q; others append
+            arrows += [(actor, "sched", self._msg(m)) for m in after.Q[len(before.Q):]]
+        if action[1] == L.SCHED_LOOP:
+            text = (f"handle {self._msg(before.Q[0])}" if before.Q else
+                    f"forward pass at v{after.version}")
+            arrows.append(("sched", "sched", text))
+        if action[1] == L.REPLY_LOOP and before.RQ:
+            m = before.RQ[0]
+            target = n[m[1]] if m[0] == "out" or m[4] != "disk" else (
+                n[before.slot] if before.slot != NOBODY else "?")
+            arrows.append(("reply", target, self._msg(m)))
+        return arrows or [(actor, actor, action[1])]
+
     def _msg(self, m: tuple[Any, ...]) -> str:
         kind = m[0]
         if kind == "generate":
@@ -585,7 +720,7 @@ class ProtocolSpec(Spec):
         self._return(w, p)
 
     # ---------------------------------------------------------------- UPDATE
-    def _policy(self, w: _Work, p: int) -> UpdatePolicy:
+    def _policy(self, w: _Work | State, p: int) -> UpdatePolicy:
         return self.update_policy[self._kind(w, p)]
 
     def _upd_start(self, w: _Work, p: int) -> None:
@@ -808,6 +943,11 @@ class ProtocolSpec(Spec):
                 return
             target, w.slot_done = w.slot, True   # resolves whoever set the slot last
         w.set_pc(target, L.RESUME[w.pc[target]])
+
+
+#: Steps that may take a free CL and release it again within the step.
+_TAKES_CL = frozenset({L.GEN_START, L.GEN_GATE_NOTIFIED, L.UPD_START, L.CONT_START,
+                       L.PAUSE_START})
 
 
 def _policies(**by_kind: UpdatePolicy) -> dict[str, UpdatePolicy]:
