@@ -30,8 +30,24 @@ from .spec import (
     sometimes,
 )
 
+# liveness (eventually / leads_to under weak fairness, lasso counterexamples)
+from .liveness import (
+    Lasso,
+    LassoDiscovery,
+    LivenessResult,
+    PropertyOutcome,
+    StateGraph,
+    check_liveness,
+    explore,
+    replay_lasso,
+)
+from .spec import LIVENESS_KINDS, SAFETY_KINDS, eventually, leads_to
+
 __all__ = [
     "Action", "DEFAULT_MAX_STATES", "Discovery", "ModelCheckError", "Parameter",
     "ParameterError", "Property", "Result", "Spec", "SpecError", "State", "StateLimitError",
     "Step", "always", "check", "instantiate", "sometimes", "validate_spec",
+    "LIVENESS_KINDS", "Lasso", "LassoDiscovery", "LivenessResult", "PropertyOutcome",
+    "SAFETY_KINDS", "StateGraph", "check_liveness", "eventually", "explore", "leads_to",
+    "replay_lasso",
 ]
