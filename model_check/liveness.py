@@ -446,20 +446,20 @@ class _Analysis:
         bits: dict[Any, int] = {}
         task_bit: dict[Any, int] = {}
         self.task_names: list[Any] = []
-        for a in set(graph.action):
+        for a in dict.fromkeys(graph.action):  # first-seen order: deterministic
             try:
                 task = spec.task(a)
+                hash(task)
+            except TypeError:
+                raise SpecError(f"{spec.title}: task() returned the unhashable {task!r} "
+                                f"for action {a!r}; a task must be hashable") from None
             except Exception as exc:
                 raise SpecError(f"{spec.title}: task() raised {exc!r} for action {a!r}") from exc
             if task is None or not fairness or (fair_set is not None and task not in fair_set):
                 bits[a] = 0
                 continue
             if task not in task_bit:
-                try:
-                    task_bit[task] = 1 << len(task_bit)
-                except TypeError:
-                    raise SpecError(f"{spec.title}: task() returned the unhashable {task!r} "
-                                    f"for action {a!r}") from None
+                task_bit[task] = 1 << len(task_bit)
                 self.task_names.append(task)
             bits[a] = task_bit[task]
         self.edge_bit = [bits[a] for a in graph.action]
