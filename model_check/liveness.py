@@ -211,6 +211,16 @@ class StateGraph:
         if not result.complete:
             raise ModelCheckError("the search stopped early; liveness needs every state")
         n = len(result.state_list)
+        edges = result.edges
+        sources = [i for i, _, _ in edges]
+        if sources == sorted(sources):  # the checker's breadth-first order: no reordering
+            start = [0] * (n + 1)
+            for i in sources:
+                start[i + 1] += 1
+            for i in range(n):
+                start[i + 1] += start[i]
+            return cls(result.spec, result.state_list, result.initial, start,
+                       [j for _, j, _ in edges], [a for _, _, a in edges], result.seconds)
         count = [0] * (n + 1)
         for i, _, _ in result.edges:
             count[i + 1] += 1
@@ -273,8 +283,11 @@ def explore(
     limit = max_states if max_states is not None else float("inf")
     next_report = begin + progress_after
     i = 0
+    depth, level_end = 0, initial  # states before level_end are at depth <= depth
     try:
         while i < len(states):
+            if i == level_end:
+                depth, level_end = depth + 1, len(states)
             for a, t in successors(states[i]):
                 n = len(states)
                 j = index.setdefault(t, n)
@@ -286,13 +299,14 @@ def explore(
             if len(states) > limit:
                 raise StateLimitError(
                     f"{spec.title}: state limit reached: more than {max_states} states "
-                    f"({len(target)} transitions) without finishing; raise max_states "
+                    f"({len(target)} transitions, depth {depth + 1}) without finishing; raise "
+                    "max_states "
                     "(--max-states) or check smaller parameters"
                 )
             if report is not None and (i & 1023) == 0:
                 now = time.perf_counter()
                 if now >= next_report:
-                    report(len(states), len(target), -1, now - begin)
+                    report(len(states), len(target), depth, now - begin)
                     next_report = now + 1.0
             i += 1
     except ModelCheckError:

@@ -7,7 +7,9 @@ A spec is a subclass of :class:`Spec` that answers four questions, like a stater
 * :meth:`Spec.actions`: the actions enabled in a state, in a deterministic order;
 * :meth:`Spec.next_state`: the state an action leads to;
 * :meth:`Spec.properties`: named :func:`always` (invariant) and :func:`sometimes`
-  (must be reachable) properties.
+  (must be reachable) properties; and liveness properties, :func:`eventually` and
+  :func:`leads_to`, checked under weak fairness per task (:meth:`Spec.task`,
+  :meth:`Spec.fair_tasks`) only on request (:mod:`model_check.liveness`).
 
 States must be hashable and immutable (tuples, named tuples, frozen dataclasses); actions
 should be small hashable values such as ``("gen0", "gen.start")``.  Specs take parameters

@@ -443,3 +443,30 @@ def test_verdict_matches_the_brute_force_oracle(spec: RandomGraph) -> None:
     if r.primary is not None:
         replay_lasso(spec, r.primary)
         replay(spec, r.primary)
+
+
+def test_from_result_reorders_edges_in_any_order() -> None:
+    spec = PauseUpdateLive(clients=1)
+    kept = check(spec, keep_graph=True, deadlock=False)
+    assert kept.edges is not None
+    ordered = StateGraph.from_result(kept)
+    kept.edges.reverse()
+    shuffled = StateGraph.from_result(kept)
+    assert shuffled.start == ordered.start
+    for i in range(len(ordered.states)):
+        a, b = ordered.start[i], ordered.start[i + 1]
+        assert sorted(zip(shuffled.target[a:b], shuffled.action[a:b])) == sorted(
+            zip(ordered.target[a:b], ordered.action[a:b]))
+
+
+def test_explore_stops_at_the_state_limit_and_reports_progress() -> None:
+    from model_check import StateLimitError
+
+    with pytest.raises(StateLimitError, match=r"more than 5 states \(\d+ transitions, depth \d"):
+        explore(PauseUpdateLive(clients=2), max_states=5)
+    seen: list[tuple[int, int, int, float]] = []
+    graph = explore(PauseUpdateLive(clients=2), progress=lambda *a: seen.append(a),
+                    progress_after=0.0)
+    assert seen and seen[0][:3] == (1 + len(graph.target[:graph.start[1]]), graph.start[1], 0)
+    with pytest.raises(Exception, match="keep_graph=True"):
+        StateGraph.from_result(check(PauseUpdateLive(clients=1)))
