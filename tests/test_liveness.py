@@ -272,7 +272,7 @@ def test_pause_update_lassos_replay_and_are_fair() -> None:
     assert (r.states, r.transitions) == (check(spec).states, check(spec).transitions)
     outcome = {o.name: o.holds for o in r.outcomes}
     # controller 1's drain is enabled only while no client is in flight: not forced
-    assert outcome == {"update_finishes": False, "gated_forwards": True}
+    assert outcome == {"update_finishes": False, "pause_lifted": True, "gated_forwards": True}
     for d in r.discoveries:
         replay_lasso(spec, d)
         states = replay(spec, d)

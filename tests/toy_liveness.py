@@ -231,6 +231,7 @@ class PauseUpdateLive(PAUSE_UPDATE_POST_FIX):  # type: ignore[misc, valid-type]
     is a weakly fair task.
 
     * ``update_finishes``: controller 1 reaches DONE (eventually);
+    * ``pause_lifted``: once ``is_pause`` is set, it is cleared again (leads_to);
     * ``gated_forwards``: a gated client gets its read lock (leads_to, for each client).
     """
 
@@ -245,6 +246,8 @@ class PauseUpdateLive(PAUSE_UPDATE_POST_FIX):  # type: ignore[misc, valid-type]
         return list(super().properties()) + [
             eventually("update_finishes", lambda s: s[ctl1] == done,
                        "controller 1 finishes its update"),
+            leads_to("pause_lifted", lambda s: s[0], lambda s: not s[0],
+                     "once paused, the engine is resumed"),
             leads_to("gated_forwards", lambda s, i: s[base + i] == gated,
                      lambda s, i: s[base + i] == fwd, "a gated client gets its read lock",
                      each=range(self.g)),
