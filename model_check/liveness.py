@@ -335,6 +335,11 @@ def liveness_properties(spec: Spec, names: Sequence[str] | None = None) -> list[
         if p.kind in LIVENESS_KINDS and not callable(p.target):
             raise SpecError(f"{spec.title}: liveness property {p.name!r} has no target "
                             "predicate; build it with eventually() or leads_to()")
+    seen: set[str] = set()
+    for p in props:
+        if p.name in seen or p.name == "deadlock":
+            raise SpecError(f"{spec.title}: property name {p.name!r} is used twice or reserved")
+        seen.add(p.name)
     live = [p for p in props if p.kind in LIVENESS_KINDS]
     if names is None:
         return live
@@ -345,8 +350,8 @@ def liveness_properties(spec: Spec, names: Sequence[str] | None = None) -> list[
             raise SpecError(f"{spec.title}: unknown liveness property {name!r}; "
                             f"valid liveness properties: {valid}")
         if by_name[name].kind not in LIVENESS_KINDS:
-            raise SpecError(f"{spec.title}: {name!r} is a {by_name[name].kind} property, not a "
-                            f"liveness property; valid liveness properties: {valid}")
+            raise SpecError(f"{spec.title}: {name!r} is not a liveness property (its kind is "
+                            f"{by_name[name].kind}); valid liveness properties: {valid}")
     wanted = set(names)
     return [p for p in live if p.name in wanted]
 

@@ -198,8 +198,8 @@ def test_unknown_liveness_property_names_the_valid_ones() -> None:
     with pytest.raises(SpecError, match=r"^Mutex\(handoff=False\): unknown liveness property "
                        r"'pause_returns'; valid liveness properties: enter_returns$"):
         check_liveness(Mutex(), ["pause_returns"])
-    with pytest.raises(SpecError, match=r"'mutual_exclusion' is a always property, not a "
-                       r"liveness property; valid liveness properties: enter_returns$"):
+    with pytest.raises(SpecError, match=r"'mutual_exclusion' is not a liveness property \(its "
+                       r"kind is always\); valid liveness properties: enter_returns$"):
         check_liveness(Mutex(), ["mutual_exclusion"])
     with pytest.raises(SpecError, match=r"unknown property 'pause_returns'; valid properties: "
                        r"mutual_exclusion, enter_returns$"):
@@ -212,6 +212,12 @@ def test_liveness_properties_are_ignored_by_the_safety_search_unless_asked() -> 
     named = check(Mutex(), properties=["enter_returns"])  # naming it implies liveness
     assert (named.verdict, [d.kind for d in named.discoveries]) == ("violation", ["leads_to"])
     assert check(Mutex(), properties=["mutual_exclusion"], liveness=True).verdict == "ok"
+
+
+def test_a_duplicate_liveness_property_name_is_rejected() -> None:
+    twice = leads_to("enter_returns", lambda s: True, lambda s: True)
+    with pytest.raises(SpecError, match="property name 'enter_returns' is used twice"):
+        check_liveness(spec_with(Mutex(), twice))
 
 
 def test_a_liveness_property_needs_a_target() -> None:
