@@ -168,8 +168,9 @@ def check(
         class is explored once, through the first member found, so traces stay real paths.
     liveness : bool
         Also check the ``eventually``/``leads_to`` properties under weak fairness
-        (:func:`model_check.liveness.check_liveness`, on a second exploration); naming one
-        in ``properties`` implies it.  A violation adds a lasso discovery.
+        (:func:`model_check.liveness.check_liveness`, on a second exploration of the full
+        graph, never symmetry-reduced); naming one in ``properties`` implies it.  A
+        violation adds a lasso discovery.
 
     Examples
     --------

@@ -63,7 +63,8 @@ def _parser() -> argparse.ArgumentParser:
     # liveness (model_check.liveness); naming a liveness property with --property implies it
     p.add_argument("--liveness", action="store_true",
                    help="also check the eventually/leads_to properties under weak fairness "
-                   "(a violation is a lasso: a stem, then a cycle repeated forever)")
+                   "on the full graph (a violation is a lasso: a stem, then a cycle repeated "
+                   "forever)")
     return p
 
 
