@@ -476,3 +476,15 @@ def test_explore_stops_at_the_state_limit_and_reports_progress() -> None:
     assert seen and seen[0][:3] == (1 + len(graph.target[:graph.start[1]]), graph.start[1], 0)
     with pytest.raises(Exception, match="keep_graph=True"):
         StateGraph.from_result(check(PauseUpdateLive(clients=1)))
+
+
+def test_lasso_formatters_take_a_liveness_result_too() -> None:
+    from model_check.report import format_lasso, lasso_json
+
+    r = check_liveness(Backoff())
+    d = r.primary
+    assert d is not None
+    text = format_lasso(r, d)
+    assert text.splitlines()[0] == "violation: leads_to pause_returns (stem 0 steps, cycle 2 steps)"
+    assert text.endswith("  2. pause wake\n       pause: sleep -> check\n  back to step 0")
+    assert [s["label"] for s in lasso_json(r, d)["cycle"]] == ["pause see_held", "pause wake"]
