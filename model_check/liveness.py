@@ -37,6 +37,16 @@ Algorithm, for one property on the reachable graph (built once, breadth-first):
 Both parts are real paths of the graph: :func:`replay_lasso` replays a lasso through
 ``spec.next_state`` and checks it is a fair counterexample, independently of the search.
 
+Writing the properties.  "Every pause call returns", with one pause client per index in
+``pausers``, is a family: ``leads_to("pause_returns", lambda s, c: in_pause(s, c),
+lambda s, c: not in_pause(s, c), each=pausers)``; each member is analysed on its own and a
+counterexample names it (``pause_returns[1]``).  Actions ``(process, label)`` make each
+process a task; an environment choice (a cancellation, a client that may stop calling)
+should not be forced, so give it ``task() -> None`` or leave it out of ``fair_tasks()``.
+A legitimate end where q does not hold is a counterexample too: say in q what counts as
+done.  Cost: one exploration, then per property (per member of a family) one pass over its
+region; ``python -m model_check.bench_liveness SPEC`` measures it against the safety search.
+
 Examples
 --------
 A worker and a spinner: the spinner can spin forever, but the worker is enabled all the
