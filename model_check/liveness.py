@@ -483,7 +483,6 @@ class _Analysis:
         fair_set = None if fair is None else set(fair)
         bits: dict[Any, int] = {}
         task_bit: dict[Any, int] = {}
-        self.task_names: list[Any] = []
         for a in dict.fromkeys(graph.action):  # first-seen order: deterministic
             try:
                 task = spec.task(a)
@@ -498,7 +497,6 @@ class _Analysis:
                 continue
             if task not in task_bit:
                 task_bit[task] = 1 << len(task_bit)
-                self.task_names.append(task)
             bits[a] = task_bit[task]
         self.edge_bit = [bits[a] for a in graph.action]
         self._enabled = [-1] * len(graph.states)
@@ -738,12 +736,7 @@ class _Analysis:
         each fair task enabled in only some of them."""
         start, target, edge_bit = self.graph.start, self.graph.target, self.edge_bit
         members = [v for v in range(len(comp)) if comp[v] == c]
-        enabled = {}
-        for v in members:
-            e = 0
-            for k in range(start[v], start[v + 1]):
-                e |= edge_bit[k]
-            enabled[v] = e
+        enabled = {v: self.enabled(v) for v in members}
         everywhere = -1
         somewhere = 0
         for e in enabled.values():
