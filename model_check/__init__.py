@@ -13,6 +13,11 @@ imports a particular spec.
 ...     def properties(self): return [always("bool", lambda s: isinstance(s, bool))]
 >>> check(Toggle()).summary().split()[:5]
 ['Done.', 'verdict=ok', 'property=-', 'states=2', 'transitions=2']
+
+Liveness (:mod:`model_check.liveness`): :func:`eventually` and :func:`leads_to` properties
+are checked under weak fairness per task (:meth:`Spec.task`, :meth:`Spec.fair_tasks`) by
+:func:`check_liveness`, or by ``check(..., liveness=True)`` / ``--liveness``; a violation is
+a :class:`Lasso`, a stem and a cycle, replayable with :func:`replay_lasso`.
 """
 
 from .checker import DEFAULT_MAX_STATES, Discovery, Result, StateLimitError, Step, check, validate_spec
@@ -30,8 +35,24 @@ from .spec import (
     sometimes,
 )
 
+# liveness (eventually / leads_to under weak fairness, lasso counterexamples)
+from .liveness import (
+    Lasso,
+    LassoDiscovery,
+    LivenessResult,
+    PropertyOutcome,
+    StateGraph,
+    check_liveness,
+    explore,
+    replay_lasso,
+)
+from .spec import LIVENESS_KINDS, SAFETY_KINDS, eventually, leads_to
+
 __all__ = [
     "Action", "DEFAULT_MAX_STATES", "Discovery", "ModelCheckError", "Parameter",
     "ParameterError", "Property", "Result", "Spec", "SpecError", "State", "StateLimitError",
     "Step", "always", "check", "instantiate", "sometimes", "validate_spec",
+    "LIVENESS_KINDS", "Lasso", "LassoDiscovery", "LivenessResult", "PropertyOutcome",
+    "SAFETY_KINDS", "StateGraph", "check_liveness", "eventually", "explore", "leads_to",
+    "replay_lasso",
 ]

@@ -24,6 +24,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, TextIO
 
 from .spec import Action, ModelCheckError, Property, Spec, SpecError, State
+from .spec import LIVENESS_KINDS, SAFETY_KINDS
 
 #: Default bound of :func:`check`'s ``max_states`` from the command line.
 DEFAULT_MAX_STATES = 20_000_000
@@ -141,6 +142,7 @@ def check(
     progress: ProgressFn | bool = False,
     progress_after: float = 1.5,
     symmetry: bool = False,
+    liveness: bool = False,
 ) -> Result:
     """Explore every reachable state of ``spec`` breadth-first and check its properties.
 
@@ -164,6 +166,11 @@ def check(
     symmetry : bool
         Identify states with the same ``spec.canonical(state)`` (symmetry reduction): each
         class is explored once, through the first member found, so traces stay real paths.
+    liveness : bool
+        Also check the ``eventually``/``leads_to`` properties under weak fairness
+        (:func:`model_check.liveness.check_liveness`, on a second exploration of the full
+        graph, never symmetry-reduced); naming one in ``properties`` implies it.  A
+        violation adds a lasso discovery.
 
     Examples
     --------
@@ -188,8 +195,17 @@ def check(
     if validate:
         validate_spec(spec, props, limit=validate)
     report = _stderr_progress(sys.stderr) if progress is True else progress or None
-    return _search(spec, props, deadlock, max_states, keep_graph, report, progress_after,
-                   spec.canonical if symmetry else None)
+    result = _search(spec, props, deadlock, max_states, keep_graph, report, progress_after,
+                     spec.canonical if symmetry else None)
+    # -- liveness (model_check.liveness): only when asked for or a liveness property is named
+    from .liveness import liveness_properties, merge_liveness
+
+    live = liveness_properties(spec, None)
+    if properties is not None:
+        live = [p for p in live if p.name in set(properties)]
+    if live and (liveness or properties is not None):
+        merge_liveness(result, [p.name for p in live], max_states, report)
+    return result
 
 
 def _select_properties(spec: Spec, names: Sequence[str] | None) -> list[Property]:
@@ -198,20 +214,19 @@ def _select_properties(spec: Spec, names: Sequence[str] | None) -> list[Property
     for p in props:
         if not isinstance(p, Property):
             raise SpecError(f"{spec.title}: properties() returned {p!r}, not a Property")
-        if p.kind not in ("always", "sometimes"):
-            raise SpecError(
-                f"{spec.title}: property {p.name!r} has kind {p.kind!r}; valid: always, sometimes"
-            )
+        if p.kind not in SAFETY_KINDS + LIVENESS_KINDS:  # liveness ones: see check(liveness)
+            raise SpecError(f"{spec.title}: property {p.name!r} has kind {p.kind!r}; valid: "
+                            f"{', '.join(SAFETY_KINDS + LIVENESS_KINDS)}")
         if p.name in seen or p.name == "deadlock":
             raise SpecError(f"{spec.title}: property name {p.name!r} is used twice or reserved")
         seen.add(p.name)
     if names is None:
-        return props
+        return [p for p in props if p.kind in SAFETY_KINDS]
     valid = ", ".join(p.name for p in props) or "(none)"
     for name in names:
         if name not in seen:
             raise SpecError(f"{spec.title}: unknown property {name!r}; valid properties: {valid}")
-    return [p for p in props if p.name in set(names)]
+    return [p for p in props if p.name in set(names) and p.kind in SAFETY_KINDS]
 
 
 def _show(state: Any, limit: int = 300) -> str:
@@ -344,6 +359,8 @@ def _diagnose(spec: Spec, state: Any, exc: BaseException) -> SpecError:
                 f"hashable ({inner}); states must be immutable: {_show(t)}"
             )
         for p in spec.properties():
+            if p.kind not in SAFETY_KINDS:  # liveness predicates may take (state, x)
+                continue
             try:
                 p.predicate(t)
             except Exception as inner:

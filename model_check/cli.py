@@ -22,7 +22,7 @@ from .spec import ModelCheckError, ParameterError, Spec, instantiate, parameters
 USAGE = (
     "python -m model_check SPEC [-D name=value ...] [--json] [--dot FILE] [--graph-json FILE] "
     "[--max-states N] [--no-deadlock] [--symmetry] [--property NAME ...] [--expect VERDICT[:PROPERTY]] "
-    "[--validate N] [--list] [--quiet]"
+    "[--validate N] [--list] [--quiet] [--liveness]"
 )
 
 
@@ -60,6 +60,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--list", action="store_true",
                    help="list the spec's parameters and properties, and exit")
     p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+    # liveness (model_check.liveness); naming a liveness property with --property implies it
+    p.add_argument("--liveness", action="store_true",
+                   help="also check the eventually/leads_to properties under weak fairness "
+                   "on the full graph (a violation is a lasso: a stem, then a cycle repeated "
+                   "forever)")
     return p
 
 
@@ -142,6 +147,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             validate=args.validate,
             progress=not args.quiet,
             symmetry=args.symmetry,
+            liveness=args.liveness,
         )
         return _report(args, result, expect_verdict, expect_property)
     except ParameterError as exc:

@@ -43,6 +43,8 @@ def _fmt(value: Any) -> str:
 
 def format_discovery(result: Result, discovery: Discovery) -> str:
     """The discovery as text: a headline, then numbered steps with changed variables."""
+    if getattr(discovery, "lasso", None) is not None:  # liveness: see format_lasso below
+        return format_lasso(result, discovery)
     spec = result.spec
     if discovery.kind == "sometimes":
         return (
@@ -107,7 +109,7 @@ def to_json(result: Result) -> dict[str, Any]:
     """One JSON object: spec, parameters, verdict, property, states, transitions, depth,
     seconds, trace (of the primary discovery), and every discovery with its own trace."""
     primary = result.primary
-    return {
+    out = {
         "spec": result.spec.name or type(result.spec).__name__,
         "parameters": jsonable(result.spec.params),
         "verdict": result.verdict,
@@ -128,4 +130,70 @@ def to_json(result: Result) -> dict[str, Any]:
             }
             for d in result.discoveries
         ],
+    }
+    # liveness: each lasso discovery gets "lasso"; "lasso" at the top is the primary's
+    for entry, d in zip(out["discoveries"], result.discoveries):
+        if getattr(d, "lasso", None) is not None:
+            entry["lasso"] = lasso_json(result, d)
+    out["lasso"] = lasso_json(result, primary) if getattr(primary, "lasso", None) else None
+    return out
+
+
+# -- liveness: lassos (model_check.liveness) as text and JSON ------------------------------
+
+
+def _lasso_name(discovery: Any) -> str:
+    name = f"{discovery.kind} {discovery.property}"
+    return name if discovery.instance is None else f"{name}[{discovery.instance}]"
+
+
+def format_lasso(result: Any, discovery: Any) -> str:
+    """A liveness counterexample as text: the stem's numbered steps, ``-- cycle starts here
+    --`` after the step the cycle leaves from, the cycle's steps, then ``back to step k``
+    (or, when no action is enabled, the stutter)::
+
+        violation: leads_to enter_returns[0] (stem 1 step, cycle 3 steps)
+          p holds and q does not from step 1, and q never holds again
+          0. initial state
+          ...
+          -- cycle starts here --
+          2. p1 want
+          ...
+          back to step 1
+    """
+    lasso = discovery.lasso
+    k = lasso.loop_back
+    plain = Discovery(discovery.property, "always", lasso.steps)
+    lines = format_discovery(result, plain).splitlines()[1:]
+    cycle = "a stutter" if lasso.stutter else f"cycle {len(lasso.cycle)} " + (
+        "step" if len(lasso.cycle) == 1 else "steps")
+    head = [f"violation: {_lasso_name(discovery)} (stem {k} {'step' if k == 1 else 'steps'}, "
+            f"{cycle})"]
+    if discovery.kind == "leads_to":
+        head.append(f"  p holds and q does not from step {discovery.trigger}, "
+                    "and q never holds again")
+    else:
+        head.append("  q never holds")
+    at = next((i for i, line in enumerate(lines) if line.startswith(f"  {k + 1}. ")), len(lines))
+    marker = ["  -- cycle starts here --"]
+    if lasso.stutter:
+        marker.append(f"       (stutter: no action is enabled; step {k} repeats forever)")
+    return "\n".join(head + lines[:at] + marker + lines[at:] + [f"  back to step {k}"])
+
+
+def lasso_json(result: Any, discovery: Any) -> dict[str, Any]:
+    """``{"stem": [...], "cycle": [...], "loop_back": k, "stutter": bool, "trigger": j,
+    "instance": x}``: stem and cycle are traces as in :func:`trace_json` (the stem's first
+    entry is the initial state; a stutter cycle is one entry with action None)."""
+    lasso = discovery.lasso
+    cycle = trace_json(result, Discovery(discovery.property, discovery.kind, lasso.cycle))
+    if lasso.stutter:
+        cycle[0]["label"] = "stutter"
+    return {
+        "stem": trace_json(result, Discovery(discovery.property, discovery.kind, lasso.stem)),
+        "cycle": cycle,
+        "loop_back": lasso.loop_back,
+        "stutter": lasso.stutter,
+        "trigger": discovery.trigger,
+        "instance": jsonable(discovery.instance),
     }

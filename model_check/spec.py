@@ -7,7 +7,9 @@ A spec is a subclass of :class:`Spec` that answers four questions, like a stater
 * :meth:`Spec.actions`: the actions enabled in a state, in a deterministic order;
 * :meth:`Spec.next_state`: the state an action leads to;
 * :meth:`Spec.properties`: named :func:`always` (invariant) and :func:`sometimes`
-  (must be reachable) properties.
+  (must be reachable) properties; and liveness properties, :func:`eventually` and
+  :func:`leads_to`, checked under weak fairness per task (:meth:`Spec.task`,
+  :meth:`Spec.fair_tasks`) only on request (:mod:`model_check.liveness`).
 
 States must be hashable and immutable (tuples, named tuples, frozen dataclasses); actions
 should be small hashable values such as ``("gen0", "gen.start")``.  Specs take parameters
@@ -40,7 +42,7 @@ Examples
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Hashable, Iterable, Mapping, Sequence
 from typing import Any, ClassVar, Literal
 
 State = Hashable
@@ -68,12 +70,21 @@ class Property:
     does not is a counterexample) or ``"sometimes"`` (``predicate`` holds in at least one
     reachable state; a hit proves the interesting state is reachable, so a spec cannot pass
     vacuously).
+
+    Liveness kinds (checked only on request, by :mod:`model_check.liveness`):
+    ``"eventually"`` (every fair run from an initial state reaches a state where ``target``
+    holds) and ``"leads_to"`` (in every fair run, a state where ``predicate`` holds is
+    followed, then or later, by one where ``target`` holds).  With ``each``, the property
+    is a family: ``predicate(state, x)`` / ``target(state, x)`` for every ``x`` in ``each``
+    (e.g. every pause call returns: one ``x`` per pause client).
     """
 
     name: str
-    kind: Literal["always", "sometimes"]
+    kind: Literal["always", "sometimes", "eventually", "leads_to"]
     predicate: Predicate
     doc: str = ""
+    target: Callable[..., bool] | None = None
+    each: tuple[Hashable, ...] = ()
 
 
 def always(name: str, predicate: Predicate, doc: str = "") -> Property:
@@ -92,6 +103,53 @@ def sometimes(name: str, predicate: Predicate, doc: str = "") -> Property:
     'sometimes'
     """
     return Property(name, "sometimes", predicate, doc)
+
+
+#: The property kinds the safety search checks, and those only a liveness check does.
+SAFETY_KINDS = ("always", "sometimes")
+LIVENESS_KINDS = ("eventually", "leads_to")
+
+
+def eventually(
+    name: str, predicate: Callable[..., bool], doc: str = "", *, each: Iterable[Hashable] = ()
+) -> Property:
+    """A liveness goal ``<>P``: every fair run from every initial state reaches a state
+    where ``predicate(state)`` holds (with ``each``: ``predicate(state, x)``, for every x).
+
+    A counterexample is a lasso (a stem from an initial state, then a cycle repeated
+    forever, or a state with no enabled action) on which ``predicate`` never holds.
+
+    >>> p = eventually("finishes", lambda s: s == "done")
+    >>> p.kind, p.target("done")
+    ('eventually', True)
+    """
+    return Property(name, "eventually", _always_true, doc, predicate, tuple(each))
+
+
+def leads_to(
+    name: str,
+    p: Callable[..., bool],
+    q: Callable[..., bool],
+    doc: str = "",
+    *,
+    each: Iterable[Hashable] = (),
+) -> Property:
+    """``p ~> q`` (``[](p => <>q)``): in every fair run, whenever ``p(state)`` holds,
+    ``q`` holds then or later.  With ``each``, ``p(state, x) ~> q(state, x)`` for every x.
+
+    A counterexample is a lasso whose stem reaches a state where p holds and q does not, and
+    on whose rest (the stem's tail and the cycle) q never holds.
+
+    >>> calls = leads_to("pause_returns", lambda s, c: s[c] == "in_pause",
+    ...                  lambda s, c: s[c] == "returned", each=range(2))
+    >>> calls.kind, calls.each, calls.predicate(("in_pause", "idle"), 0)
+    ('leads_to', (0, 1), True)
+    """
+    return Property(name, "leads_to", p, doc, q, tuple(each))
+
+
+def _always_true(*args: Any) -> bool:
+    return True
 
 
 @dataclasses.dataclass(frozen=True)
@@ -247,6 +305,27 @@ class Spec:
         if isinstance(action, tuple):
             return " ".join(str(part) for part in action)
         return str(action)
+
+    # -- fairness, for liveness checks (model_check.liveness) --------------------------------
+
+    def task(self, action: Action) -> Hashable | None:
+        """The task (process) ``action`` is a step of, for weak fairness; None: no task.
+
+        Weak fairness per task: a task that stays enabled (some action of it is enabled in
+        every state from some point on) eventually takes a step.  Default: ``action[0]``
+        for a tuple action, e.g. ``"gen0"`` for ``("gen0", "gen.start")``, else the action.
+        """
+        if isinstance(action, tuple) and action:
+            return action[0]
+        return action
+
+    def fair_tasks(self) -> Collection[Hashable] | None:
+        """The tasks under weak fairness; None (the default) means every task.
+
+        A task left out (an environment choice, a client that may stop calling) may be
+        starved forever, so a cycle that never schedules it is still a counterexample.
+        """
+        return None
 
 
 SpecFactory = Callable[..., Spec]

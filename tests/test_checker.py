@@ -420,7 +420,7 @@ class NotAProperty(Line):
 
 class BadKind(Line):
     def properties(self) -> Any:
-        return [Property("soon", "eventually", lambda s: True)]  # type: ignore[arg-type]
+        return [Property("soon", "never", lambda s: True)]  # type: ignore[arg-type]
 
 
 class Duplicate(Line):
@@ -466,8 +466,8 @@ class Reserved(Line):
                      id="fields-raises"),
         pytest.param(NotAProperty, "Line(): properties() returned 'small', not a Property",
                      id="not-a-property"),
-        pytest.param(BadKind, "Line(): property 'soon' has kind 'eventually'; valid: always, "
-                     "sometimes", id="bad-property-kind"),
+        pytest.param(BadKind, "Line(): property 'soon' has kind 'never'; valid: always, "
+                     "sometimes, eventually, leads_to", id="bad-property-kind"),
         pytest.param(Duplicate, "Line(): property name 'small' is used twice or reserved",
                      id="duplicate-property"),
         pytest.param(Reserved, "Line(): property name 'deadlock' is used twice or reserved",
