@@ -227,6 +227,7 @@ class Engine:
         self.inbox: deque[tuple[Any, ...]] = deque()   # Q
         self.inbox_ready = asyncio.Event()
         self.paused = False
+        self.batch_ready = asyncio.Event()             # bw: the batch runner has a step
         self.running: list[Request] = []
         self.waiting: list[Request] = []
         self.version = 0
@@ -388,19 +389,35 @@ class Engine:
     # ------------------------------------------------------------------ daemons
     @validate.daemon("scheduler")
     async def scheduler_loop(self) -> None:
-        """One step: handle the next message, else run one forward pass; then yield if
-        there is more to do, else sleep until a message arrives."""
+        """One step: handle the next message and wake the batch runner if there is a batch
+        to run; then yield if more messages wait, else sleep until one arrives."""
         while True:
             set_label(L.SCHED_LOOP)
             if self.inbox:
                 self._handle(self.inbox.popleft())
-            elif (self.running or self.waiting) and not self.paused:
-                self._forward()
-            if self.inbox or ((self.running or self.waiting) and not self.paused):
+                if (self.running or self.waiting) and not self.paused:
+                    self.batch_ready.set()
+            if self.inbox:
                 await asyncio.sleep(0)
             else:
                 self.inbox_ready.clear()
                 await self.inbox_ready.wait()
+
+    @validate.daemon("batch runner")
+    async def batch_loop(self) -> None:
+        """One step: one forward pass (unless a pause landed since the wake-up); stay awake
+        while there is more to run, else sleep until the scheduler wakes it.  The batch
+        runs while messages may wait in the inbox, as upstream's scheduler runs a batch
+        while the tokenizer's next messages are still in its socket."""
+        while True:
+            set_label(L.BATCH_LOOP)
+            if (self.running or self.waiting) and not self.paused:
+                self._forward()
+            if (self.running or self.waiting) and not self.paused:
+                await asyncio.sleep(0)
+            else:
+                self.batch_ready.clear()
+                await self.batch_ready.wait()
 
     @validate.daemon("reply handler")
     async def reply_loop(self) -> None:
@@ -426,6 +443,7 @@ class Engine:
     async def serving(self) -> AsyncIterator[Engine]:
         """Run the scheduler and reply handler for the duration of the block."""
         tasks = [asyncio.create_task(self.scheduler_loop(), name="sched"),
+                 asyncio.create_task(self.batch_loop(), name="batch"),
                  asyncio.create_task(self.reply_loop(), name="reply")]
         try:
             yield self

@@ -65,6 +65,7 @@ _REFINE: dict[tuple[str, str], tuple[str, str]] = {
     (L.PAUSE_SLEEP, "reply"): (L.PAUSE_SLEEP, L.PAUSE_SLEEP),
     (L.CONT_ACQUIRE, "CL"): (L.CONT_ACQUIRE, L.CONT_LOCKED),
     (L.SCHED_LOOP, "reply"): (L.SCHED_LOOP, L.SCHED_LOOP),
+    (L.BATCH_LOOP, "reply"): (L.BATCH_LOOP, L.BATCH_LOOP),
     (L.REPLY_LOOP, "reply"): (L.REPLY_LOOP, L.REPLY_LOOP),
 }
 
@@ -136,18 +137,21 @@ class Harness:
         self.loop.name_object(e.rwlock.cond, "rw_cond")
         self.loop.name_object(e.rwlock.lock, "RL")
         self.loop.name_object(e.inbox_ready, "scheduler inbox")
+        self.loop.name_object(e.batch_ready, "batch wake-up")
         self.loop.name_object(e.replies_ready, "reply queue")
         self.tasks: list[asyncio.Task[Any]] = []
         for pid, name in enumerate(self.spec.names):
             if pid == self.spec.sched:
                 coro = e.scheduler_loop()
+            elif pid == self.spec.batch:
+                coro = e.batch_loop()
             elif pid == self.spec.reply:
                 coro = e.reply_loop()
             else:
                 coro = self._client(pid)
             self.tasks.append(self.loop.spawn(coro, name))
         self._pid = {task: pid for pid, task in enumerate(self.tasks)}
-        for daemon in ("sched", "reply"):  # boot: both block at once, nothing to do yet
+        for daemon in ("sched", "batch", "reply"):  # boot: each blocks at once, nothing to do
             self.loop.step(daemon)
 
     # ------------------------------------------------------------------ the clients
@@ -298,6 +302,7 @@ class Harness:
             call=tuple(self.calls),
             Q=tuple(self._message(m) for m in e.inbox),
             paused=e.paused,
+            bw=e.batch_ready.is_set(),
             running=tuple(self._req(r) for r in e.running),
             waiting=tuple(self._req(r) for r in e.waiting),
             doomed=tuple(pid[r.owner] for r in e.running if r.doomed),

@@ -74,7 +74,7 @@ class EngineNotRunning(EngineError, RuntimeError):
 
 #: The daemons a call needs: the scheduler (runs requests, applies updates) and the reply
 #: handler (delivers outputs and update replies).
-ROLES = ("scheduler", "reply handler")
+ROLES = ("scheduler", "batch runner", "reply handler")
 
 
 # ---------------------------------------------------------------------- arguments
@@ -261,13 +261,13 @@ def require_running(engine: Any, call: str) -> None:
     >>> asyncio.run(outside())
     Traceback (most recent call last):
     ...
-    impl.validate.EngineNotRunning: continue_generation: the engine is not serving (its scheduler was never started; its reply handler was never started): call it inside `async with engine.serving():`, or run engine.scheduler_loop() and engine.reply_loop() as tasks of this event loop
+    impl.validate.EngineNotRunning: continue_generation: the engine is not serving (its scheduler was never started; its batch runner was never started; its reply handler was never started): call it inside `async with engine.serving():`, or run engine.scheduler_loop(), engine.batch_loop() and engine.reply_loop() as tasks of this event loop
     """
     loop = asyncio.get_running_loop()
     problems = [p for p in (_problem(engine, role, loop) for role in ROLES) if p is not None]
     if problems:
         raise EngineNotRunning(
             f"{call}: the engine is not serving ({'; '.join(problems)}): call it inside "
-            "`async with engine.serving():`, or run engine.scheduler_loop() and "
-            "engine.reply_loop() as tasks of this event loop")
+            "`async with engine.serving():`, or run engine.scheduler_loop(), "
+            "engine.batch_loop() and engine.reply_loop() as tasks of this event loop")
 

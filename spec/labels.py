@@ -75,7 +75,8 @@ CONT_ACQUIRE = "cont.acquire"            # blocked: queued on CL
 CONT_LOCKED = "cont.locked"              # ready: CL handed over; next: P := False, notify
 
 # --- daemons and the end --------------------------------------------------------------------
-SCHED_LOOP = "sched.loop"    # scheduler: handle the next message, else one forward pass
+SCHED_LOOP = "sched.loop"    # scheduler: handle the next message from the tokenizer
+BATCH_LOOP = "batch.loop"    # scheduler: one forward pass over the batch (when woken)
 REPLY_LOOP = "reply.loop"    # reply handler: deliver the next output or update reply
 DONE = "done"                # the process has finished every call of its program
 

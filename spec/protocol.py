@@ -33,8 +33,12 @@ every parked task ready; a ready task re-acquires the lock), and the writer-pref
 timer: with ``timer=any`` (default, sound) it may expire at any point; with ``timer=quiet`` it
 fires only when nothing else can run (the reading under which A1 cannot happen).
 
-The scheduler (FIFO queue ``Q``, pause state, running requests, weight version) and the
-reply handler (FIFO ``RQ`` back to the tokenizer) are processes too.
+The scheduler is two processes, as it is two activities of one loop upstream whose order the
+tokenizer cannot see: ``sched`` takes the next message from its FIFO queue ``Q``, and
+``batch`` runs a forward pass over the batch (never while paused) whenever it has been woken
+(``bw``) -- so a forward pass may run while messages wait in ``Q``, and weak fairness per
+task means a batch that stays runnable does run.  The reply handler (FIFO ``RQ`` back to the
+tokenizer) is a process too.
 
 A variant is the lock code of ALL update entry points at one point of upstream history, as
 ONE named definition, :attr:`ProtocolSpec.update_policy` (kind -> policy):
@@ -58,7 +62,8 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
-from model_check import Parameter, ParameterError, Property, Spec, always, sometimes
+from model_check import (Parameter, ParameterError, Property, Spec, always, eventually, leads_to,
+                         sometimes)
 
 from . import labels as L
 
@@ -110,6 +115,7 @@ class State(NamedTuple):
     call: tuple[int, ...]
     Q: tuple[tuple[Any, ...], ...]   # tokenizer -> scheduler, FIFO
     paused: bool                     # scheduler paused
+    bw: bool                         # the batch runner is woken (it has a step to take)
     running: tuple[tuple[int, int, int], ...]    # (request, tokens made, version seen or -1)
     waiting: tuple[tuple[int, int, int], ...]  # waiting queue: new and retracted requests
     doomed: tuple[int, ...]      # running requests abort-all marked to leave at the next pass
@@ -162,7 +168,7 @@ class ProtocolSpec(Spec):
 
     >>> spec = POST_FIX(requests=1, scenario="rl-loop")
     >>> spec.names
-    ('ctl', 'gen0', 'sched', 'reply')
+    ('ctl', 'gen0', 'sched', 'batch', 'reply')
     >>> spec.programs[0]
     (('pause', 'in_place'), ('update', 'tensor'), ('continue', ''))
     >>> [spec.format_action(a) for a in spec.actions(spec.init_states()[0])]
@@ -243,9 +249,10 @@ class ProtocolSpec(Spec):
         names += [f"gen{i}" for i in range(n)]
         programs += [(("generate", ""),)] * n
         self.sched = len(names)
-        self.reply = len(names) + 1
-        self.names: tuple[str, ...] = tuple(names) + ("sched", "reply")
-        self.programs: tuple[tuple[tuple[str, str], ...], ...] = tuple(programs) + ((), ())
+        self.batch = len(names) + 1
+        self.reply = len(names) + 2
+        self.names: tuple[str, ...] = tuple(names) + ("sched", "batch", "reply")
+        self.programs: tuple[tuple[tuple[str, str], ...], ...] = tuple(programs) + ((),) * 3
         self.tokens: int = p["tokens"]
         self.await_after_check: bool = bool(p["await_after_check"])
         self.quiet_timer: bool = p["timer"] == "quiet"
@@ -278,18 +285,19 @@ class ProtocolSpec(Spec):
             L.CONT_START: self._cont_start,
             L.CONT_LOCKED: self._cont_locked,
             L.SCHED_LOOP: self._sched_step,
+            L.BATCH_LOOP: self._batch_step,
             L.REPLY_LOOP: self._reply_step,
         }
 
     # ---------------------------------------------------------------- the Spec interface
     def init_states(self) -> list[State]:
-        pc = tuple(L.CALL_START[prog[0][0]] if prog else L.DONE for prog in self.programs[:-2])
+        pc = tuple(L.CALL_START[prog[0][0]] if prog else L.DONE for prog in self.programs[:-3])
         return [
             State(
                 P=False, cl=NOBODY, clq=(), cw=(), rl=NOBODY, rlq=(), rcw=(), nR=0, wA=False,
                 wW=0, ci=(NOBODY,) * len(self.comms), cq=((),) * len(self.comms),
-                pc=pc + (L.SCHED_LOOP, L.REPLY_LOOP), call=(0,) * len(self.names), Q=(),
-                paused=False, running=(), waiting=(), doomed=(), version=0, RQ=(),
+                pc=pc + (L.SCHED_LOOP, L.BATCH_LOOP, L.REPLY_LOOP), call=(0,) * len(self.names),
+                Q=(), paused=False, bw=False, running=(), waiting=(), doomed=(), version=0, RQ=(),
                 slot=NOBODY, slot_done=False, dead=False, mixed=False, lied=False,
             )
         ]
@@ -304,8 +312,10 @@ class ProtocolSpec(Spec):
             for p in range(self.sched)
             if pc[p] not in L.BLOCKED and not (quiet and pc[p] == L.PAUSE_SLEEP)
         ]
-        if state.Q or ((state.running or state.waiting) and not state.paused):
+        if state.Q:
             acts.append((names[self.sched], L.SCHED_LOOP))
+        if state.bw:
+            acts.append((names[self.batch], L.BATCH_LOOP))
         if state.RQ:
             acts.append((names[self.reply], L.REPLY_LOOP))
         if quiet and not acts:  # virtual time: a sleeper wakes only when nothing else can run
@@ -385,11 +395,42 @@ class ProtocolSpec(Spec):
                 lambda s: any(m[0] == "ack" for m in s.RQ)
                 and any(t > 0 for _, t, _ in s.running + s.waiting),
                 "an update is applied while a request is part-way through its tokens"))
+        props += self._liveness()
         if self.params["requests"]:
             props.append(sometimes(
                 "request_completes",
                 lambda s: any(m[0] == "out" and m[2] for m in s.RQ),
                 "a request finishes with all its tokens"))
+        return props
+
+    def _calls(self, name: str) -> list[tuple[int, int]]:
+        """Every ``(process, call index)`` of a call named ``name`` in the programs."""
+        return [(c, k) for c in self.clients
+                for k, call in enumerate(self.programs[c]) if call[0] == name]
+
+    def _liveness(self) -> list[Property]:
+        """Liveness under weak fairness per task (checked with ``--liveness`` or when named):
+        every call that starts returns, and in ``rl-loop`` every request finishes."""
+        def started(s: State, ck: tuple[int, int]) -> bool:
+            c, k = ck
+            return s.call[c] == k and s.pc[c] != L.CALL_START[self.programs[c][k][0]]
+
+        def returned(s: State, ck: tuple[int, int]) -> bool:
+            c, k = ck
+            return s.call[c] > k
+
+        props = []
+        for name, prop in (("pause", "pause_returns"), ("update", "update_returns"),
+                           ("continue", "continue_returns")):
+            calls = self._calls(name)
+            if calls:
+                props.append(leads_to(prop, started, returned,
+                                      f"every {name} call that has started returns",
+                                      each=calls))
+        if self.params["scenario"] == "rl-loop" and self.params["requests"]:
+            props.append(eventually("request_finishes", lambda s, r: s.pc[r] == L.DONE,
+                                    "every request finishes (rl-loop calls continue last)",
+                                    each=tuple(self.requests)))
         return props
 
     # ---------------------------------------------------------------- properties
@@ -463,6 +504,7 @@ class ProtocolSpec(Spec):
             out[f"pc.{name}"] = s.pc[p] if len(prog) <= 1 else f"{s.pc[p]} (call {call + 1}/{len(prog)})"
         out["Q"] = tuple(self._msg(m) for m in s.Q)
         out["sched.paused"] = s.paused
+        out["batch.woken"] = s.bw
         out["sched.running"] = tuple(
             f"{n[r]}:{t}tok@v{v}" + ("!abort" if r in s.doomed else "") for r, t, v in s.running)
         out["sched.waiting"] = tuple(f"{n[r]}:{t}tok" for r, t, _ in s.waiting)
@@ -497,6 +539,7 @@ class ProtocolSpec(Spec):
             "update(U, B, K)": "update of task U on branch B (paused: no writer side; writer: "
                                "under the writer side) through entry point K",
             "sched.paused": "the scheduler runs no forward pass",
+            "batch.woken": "the scheduler's batch runner has a step to take",
             "sched.running": "the batch: 'gen0:1tok@v1' = request gen0 made 1 token, last at "
                              "weight version 1 (v-1: none since the last pause); '!abort': "
                              "leaves at the next forward pass",
@@ -598,12 +641,14 @@ class ProtocolSpec(Spec):
             arrows.append((actor, "RWLock", "reader released"))
         if after.wA != before.wA:
             arrows.append((actor, "RWLock", "writer acquired" if after.wA else "writer released"))
-        if action[1] != L.SCHED_LOOP:   # only the scheduler takes from Q; others append
+        if action[1] not in (L.SCHED_LOOP, L.BATCH_LOOP):  # only sched takes from Q
             arrows += [(actor, "sched", self._msg(m)) for m in after.Q[len(before.Q):]]
         if action[1] == L.SCHED_LOOP:
-            text = (f"handle {self._msg(before.Q[0])}" if before.Q else
-                    f"forward pass at v{after.version}")
-            arrows.append(("sched", "sched", text))
+            arrows.append(("sched", "sched", f"handle {self._msg(before.Q[0])}"))
+        if action[1] == L.BATCH_LOOP:
+            ran = (before.running or before.waiting) and not before.paused
+            arrows.append(("batch", "batch", f"forward pass at v{after.version}" if ran
+                           else "nothing to run"))
         if action[1] == L.REPLY_LOOP and before.RQ:
             m = before.RQ[0]
             target = n[m[1]] if m[0] == "out" or m[4] != "disk" else (
@@ -877,11 +922,18 @@ class ProtocolSpec(Spec):
 
     # ---------------------------------------------------------------- scheduler, replies
     def _sched_step(self, w: _Work, p: int) -> None:
-        if w.Q:
-            message, w.Q = w.Q[0], w.Q[1:]
-            self._handle(w, message)
-        else:
+        # take the next message; wake the batch runner if there is a batch to run
+        message, w.Q = w.Q[0], w.Q[1:]
+        self._handle(w, message)
+        if (w.running or w.waiting) and not w.paused:
+            w.bw = True
+
+    def _batch_step(self, w: _Work, p: int) -> None:
+        # one forward pass, unless a pause landed since it was woken; stay woken while
+        # there is more to run
+        if (w.running or w.waiting) and not w.paused:
             self._forward(w)
+        w.bw = bool((w.running or w.waiting) and not w.paused)
 
     def _handle(self, w: _Work, m: tuple[Any, ...]) -> None:
         kind = m[0]

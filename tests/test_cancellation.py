@@ -90,6 +90,7 @@ def stress(variant: str, seed: int, cancellations: int, tmp: Path) -> Stress:
     clients: dict[str, tuple[str, asyncio.Task[Any]]] = {}
     with ControlledLoop() as loop:
         loop.spawn(engine.scheduler_loop(), "sched")
+        loop.spawn(engine.batch_loop(), "batch")
         loop.spawn(engine.reply_loop(), "reply")
 
         def live(*kinds: str) -> list[str]:
@@ -236,6 +237,7 @@ async def hold(lock: asyncio.Lock, release: asyncio.Event) -> None:
 
 def boot(engine: Engine, loop: ControlledLoop) -> None:
     loop.spawn(engine.scheduler_loop(), "sched")
+    loop.spawn(engine.batch_loop(), "batch")
     loop.spawn(engine.reply_loop(), "reply")
 
 

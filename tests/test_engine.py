@@ -345,7 +345,8 @@ def test_upstream_32_requests_pause_update_continue(variant, mode):
         async with engine.serving():
             gens = [asyncio.create_task(engine.generate(prompt=p % 32, max_tokens=8))
                     for p in range(32)]
-            await until(lambda: len(engine.running) == 32 and engine.running[0].tokens)
+            await until(lambda: not engine.inbox and not engine.waiting and engine.running
+                        and engine.running[0].tokens)   # all admitted, some in flight
             await engine.pause_generation(mode)
             new = perturbed(engine.model, seed=99)
             await engine.update_weights_from_tensor(new)
@@ -367,6 +368,7 @@ def test_post_fix_continue_waits_for_the_paused_branch_update_reply(cls):
     engine = cls(seed=1)
     with ControlledLoop() as loop:
         loop.spawn(engine.scheduler_loop(), "sched")
+        loop.spawn(engine.batch_loop(), "batch")
         loop.spawn(engine.reply_loop(), "reply")
         loop.spawn(engine.pause_generation("in_place"), "pause")
         loop.step("pause")

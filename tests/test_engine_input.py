@@ -61,6 +61,7 @@ def refused_at_once(engine: Engine, call: Call, error: type[Exception], pattern:
     with ControlledLoop() as loop:
         if serving:
             loop.spawn(engine.scheduler_loop(), "sched")
+            loop.spawn(engine.batch_loop(), "batch")
             loop.spawn(engine.reply_loop(), "reply")
             loop.step("sched")
             loop.step("reply")
@@ -185,7 +186,8 @@ def test_every_call_outside_a_serving_engine_fails_at_once_instead_of_hanging(na
     call = CALLS.get(name) or disk_call(tmp_path / "w.pt")
     exc = refused_at_once(make(), call, EngineNotRunning,
                           rf"^{method(name)}: the engine is not serving \(its scheduler was "
-                          r"never started; its reply handler was never started\): call it "
+                          r"never started; its batch runner was never started; its reply "
+                          r"handler was never started\): call it "
                           r"inside `async with engine\.serving\(\):`", serving=False)
     assert isinstance(exc, RuntimeError)
 
@@ -199,8 +201,9 @@ def test_every_call_after_serving_ended_fails_saying_the_daemons_were_cancelled(
         async with engine.serving():
             await engine.generate(prompt=1, max_tokens=1)
         before = state(engine)
-        with pytest.raises(EngineNotRunning, match=r"\(its scheduler was cancelled; its reply "
-                                                   r"handler was cancelled\)"):
+        with pytest.raises(EngineNotRunning, match=r"\(its scheduler was cancelled; its batch "
+                                                   r"runner was cancelled; its reply handler "
+                                                   r"was cancelled\)"):
             await call(engine)
         assert same_state(state(engine), before) and engine.locks_free()
 
@@ -231,6 +234,7 @@ def test_daemons_spawned_but_not_yet_started_count_as_serving():
     engine = make()
     with ControlledLoop() as loop:
         loop.spawn(engine.scheduler_loop(), "sched")
+        loop.spawn(engine.batch_loop(), "batch")
         loop.spawn(engine.reply_loop(), "reply")
         pause = loop.spawn(engine.pause_generation("in_place"), "pause")
         loop.step("pause")
@@ -241,7 +245,7 @@ def test_daemons_spawned_but_not_yet_started_count_as_serving():
 
 def test_daemon_coroutines_that_are_not_tasks_of_this_loop_do_not_count():
     engine = make()
-    sched, reply = engine.scheduler_loop(), engine.reply_loop()   # created, never scheduled
+    sched, batch, reply = engine.scheduler_loop(), engine.batch_loop(), engine.reply_loop()
     try:
         with ControlledLoop() as loop:
             task = loop.spawn(engine.continue_generation(), "cont")
@@ -251,6 +255,7 @@ def test_daemon_coroutines_that_are_not_tasks_of_this_loop_do_not_count():
                 raise task.exception()  # type: ignore[misc]
     finally:
         sched.close()
+        batch.close()
         reply.close()
 
 
@@ -258,15 +263,18 @@ def test_a_call_from_another_event_loop_is_refused():
     engine = make()
     with ControlledLoop() as loop:
         loop.spawn(engine.scheduler_loop(), "sched")
+        loop.spawn(engine.batch_loop(), "batch")
         loop.spawn(engine.reply_loop(), "reply")
         loop.step("sched")
+        loop.step("batch")
         loop.step("reply")
 
         async def elsewhere():
             await engine.generate(prompt=1, max_tokens=1)
 
         with pytest.raises(EngineNotRunning, match=r"its scheduler runs on another event loop; "
-                                                   r"its reply handler runs on another event"):
+                                                   r"its batch runner runs on another event "
+                                                   r"loop; its reply handler runs on another"):
             asyncio.run(elsewhere())
         assert engine.locks_free() and not engine.inbox
 
@@ -275,6 +283,7 @@ class Untracked(PostFixEngine):
     """The engine as it was: daemons without the tracking wrapper."""
 
     scheduler_loop = PostFixEngine.scheduler_loop.__wrapped__  # type: ignore[attr-defined]
+    batch_loop = PostFixEngine.batch_loop.__wrapped__          # type: ignore[attr-defined]
     reply_loop = PostFixEngine.reply_loop.__wrapped__          # type: ignore[attr-defined]
 
 
@@ -284,6 +293,7 @@ def trace(engine: Engine, seed: int) -> list[tuple[str, dict[str, str | None]]]:
     steps = []
     with ControlledLoop() as loop:
         loop.spawn(engine.scheduler_loop(), "sched")
+        loop.spawn(engine.batch_loop(), "batch")
         loop.spawn(engine.reply_loop(), "reply")
         for i in range(2):
             loop.spawn(engine.generate(prompt=i, max_tokens=3), f"gen{i}")

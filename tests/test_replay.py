@@ -51,8 +51,8 @@ def test_pre_fix_engine_mixes_versions_on_real_tensors(r1):
         req = mixed_request(h)
         assert len({t.fingerprint for t in req.tokens}) == 2  # two weights in one request
         assert [t.version for t in req.tokens] == [1, 2]
-        # The pinned schedule: the two daemons' boot steps, then the counterexample.
-        assert h.loop.schedule == ["sched", "reply"] + [step["action"][0] for step in r1[1:]]
+        # The pinned schedule: the three daemons' boot steps, then the counterexample.
+        assert h.loop.schedule == ["sched", "batch", "reply"] + [step["action"][0] for step in r1[1:]]
 
 
 def test_post_fix_engine_blocks_the_continue_that_r1_needs(r1):

@@ -11,6 +11,7 @@ from spec import labels as L
 from spec.protocol import ProtocolSpec
 
 SCHED = ("sched", "sched.loop")
+BATCH = ("batch", "batch.loop")
 REPLY = ("reply", "reply.loop")
 
 #: R1 as it really happens (PROTOCOL.md section 7): two updates of one kind.  The first is
@@ -25,12 +26,12 @@ R1 = [
     ("gen0", "gen.start"),              # admitted: gate open, reader taken
     ("gen0", "gen.tokenize"),           # tokenized, request sent
     SCHED, SCHED, SCHED, SCHED,         # Pause, update0 (paused), Continue, the request
-    SCHED,                              # forward pass at version 1, unpaused
+    BATCH,                              # forward pass at version 1, unpaused
     REPLY,                              # update0's reply
     ("upd0", "upd.replied.paused"),     # comm free: the turn goes to upd1
     ("upd1", "upd.turn.paused"),        # the act: update1 sent with no lock
     SCHED,                              # applied: version 2
-    SCHED,                              # forward pass at version 2: mixed
+    BATCH,                              # forward pass at version 2: mixed
 ]
 
 #: D1: ipc takes the writer side while paused with a reader held in the paused scheduler.
@@ -40,7 +41,7 @@ D1 = [
     ("ctl", "upd.start"),               # no pause check: waits for the writer side, nR = 1
     ("gen0", "gen.tokenize"),
     SCHED,                              # Pause
-    SCHED,                              # the request joins the paused batch: stuck for good
+    SCHED,                              # the request waits in the paused scheduler: for good
 ]
 
 #: S3: two paused disk updates share one result future; the second reply kills the server.
@@ -61,7 +62,7 @@ R2 = [
     ("upd0", "upd.start"),              # P = False: waits for nR = 0
     ("pauser", "pause.start"),
     ("gen0", "gen.tokenize"),
-    SCHED, SCHED, SCHED,                # Continue, Pause, the request joins the paused batch
+    SCHED, SCHED, SCHED,                # Continue, Pause, the request waits in the paused scheduler
 ]
 
 
