@@ -15,7 +15,10 @@ imports a particular spec.
 ['Done.', 'verdict=ok', 'property=-', 'states=2', 'transitions=2']
 """
 
-from .checker import DEFAULT_MAX_STATES, Discovery, Result, StateLimitError, Step, check, validate_spec
+from .checker import (
+    DEFAULT_MAX_STATES, LIMITS, Discovery, Result, StateLimitError, Step, check, resident_memory,
+    validate_spec,
+)
 from .spec import (
     Action,
     ModelCheckError,
@@ -31,7 +34,7 @@ from .spec import (
 )
 
 __all__ = [
-    "Action", "DEFAULT_MAX_STATES", "Discovery", "ModelCheckError", "Parameter",
+    "Action", "DEFAULT_MAX_STATES", "LIMITS", "Discovery", "ModelCheckError", "Parameter",
     "ParameterError", "Property", "Result", "Spec", "SpecError", "State", "StateLimitError",
-    "Step", "always", "check", "instantiate", "sometimes", "validate_spec",
+    "Step", "always", "check", "instantiate", "resident_memory", "sometimes", "validate_spec",
 ]
