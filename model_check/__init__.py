@@ -15,6 +15,8 @@ imports a particular spec.
 ['Done.', 'verdict=ok', 'property=-', 'states=2', 'transitions=2']
 """
 
+__version__ = "0.2.0"
+
 from .checker import (
     DEFAULT_MAX_STATES, LIMITS, Discovery, Result, StateLimitError, Step, check, resident_memory,
     validate_spec,
@@ -34,7 +36,7 @@ from .spec import (
 )
 
 __all__ = [
-    "Action", "DEFAULT_MAX_STATES", "LIMITS", "Discovery", "ModelCheckError", "Parameter",
+    "__version__", "Action", "DEFAULT_MAX_STATES", "LIMITS", "Discovery", "ModelCheckError", "Parameter",
     "ParameterError", "Property", "Result", "Spec", "SpecError", "State", "StateLimitError",
     "Step", "always", "check", "instantiate", "resident_memory", "sometimes", "validate_spec",
 ]
