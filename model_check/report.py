@@ -154,8 +154,12 @@ def format_text(result: Result, quiet: bool = False) -> str:
             out.extend(legend)
     limit = getattr(result, "limit", None)
     if limit:
-        out.append(f"inconclusive: the {limit} limit stopped the search before it finished"
-                   + ("" if result.discoveries else "; nothing was found until then"))
+        if result.discoveries:
+            out.append(f"limit: the {limit} limit stopped the search before it finished; "
+                       "the discoveries above were found before it")
+        else:
+            out.append(f"inconclusive: the {limit} limit stopped the search before it "
+                       "finished; nothing was found until then")
     elif not result.complete and not quiet:
         out.append("search stopped early: every property already had a discovery")
     out.append(result.summary())
