@@ -24,6 +24,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
 from .checker import DEFAULT_MAX_STATES, Discovery, Result, check
+from .files import OutputFileError
 from .spec import ModelCheckError, Parameter, ParameterError, Spec, instantiate, parameters_of
 
 USAGE = (
@@ -256,7 +257,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         return _check_main(args)
-    except (ParameterError, UsageError) as exc:
+    except (ParameterError, UsageError, OutputFileError) as exc:
         return _usage_error(str(exc))
     except ModelCheckError as exc:
         print(f"error: {exc}", file=sys.stderr)
