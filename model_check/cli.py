@@ -243,6 +243,17 @@ def _describe_json(target: Any, spec: Spec) -> dict[str, Any]:
 
 # -- the check ---------------------------------------------------------------------------------
 
+def parser_for(argv: Sequence[str]) -> tuple[argparse.ArgumentParser, list[str]]:
+    """The parser that ``main(argv)`` uses, and the arguments it parses (for tools that
+    check command lines, e.g. a CI workflow, without running them)."""
+    argv = list(argv)
+    if argv and argv[0] == "verify":
+        return _verify_parser(), argv[1:]
+    if argv and argv[0] == "diff":
+        return _diff_parser(), argv[1:]
+    return _parser(), argv
+
+
 def _usage_error(message: str) -> int:
     print(f"usage: {USAGE}\nerror: {message}", file=sys.stderr)
     return 2
@@ -451,16 +462,24 @@ def _status(args: argparse.Namespace, result: Result, expect_verdict: str | None
 
 def verify_main(argv: Sequence[str]) -> int:
     """``python -m model_check verify CERT``: re-run the certificate's check and compare."""
-    from .certificate import FORMAT, compare, make_certificate
-    from .spec import resolve_parameters
+    args = _verify_parser().parse_args(argv)
+    return _verify(args)
 
+
+def _verify_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="python -m model_check verify", usage=USAGE,
                 description="Re-run the check a certificate records and confirm every figure, "
                 "or name each difference (exit 0 confirmed, 1 a difference, 2 an unreadable "
                 "certificate or spec).")
     p.add_argument("cert", metavar="CERT", help="a file written by --certificate")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
-    args = p.parse_args(argv)
+    return p
+
+
+def _verify(args: argparse.Namespace) -> int:
+    from .certificate import FORMAT, compare, make_certificate
+    from .spec import resolve_parameters
+
     try:
         with open(args.cert, encoding="utf-8") as f:
             cert = json.load(f)
@@ -515,18 +534,7 @@ def diff_main(argv: Sequence[str]) -> int:
     """``python -m model_check diff SPEC_A SPEC_B [-D ...]``."""
     from .diff import format_diff, verdict_differences
 
-    p = _Parser(prog="python -m model_check diff", usage=USAGE,
-                description="The shortest behaviour each variant has and the other lacks, and "
-                "the properties whose verdict differs (exit 0 no difference, 1 a difference).")
-    p.add_argument("spec_a", metavar="SPEC_A")
-    p.add_argument("spec_b", metavar="SPEC_B")
-    p.add_argument("-D", dest="defines", action="append", default=[], metavar="name=value",
-                   help="set a parameter of both specs (repeatable, once per name)")
-    p.add_argument("--max-states", type=int, default=1_000_000, metavar="N",
-                   help="bound on the common states explored and on each verdict search")
-    p.add_argument("--no-verdicts", action="store_true",
-                   help="skip checking both variants' properties")
-    args = p.parse_args(argv)
+    args = _diff_parser().parse_args(argv)
     if args.max_states <= 0:
         return _usage_error(f"--max-states must be positive, got {args.max_states}")
     try:
@@ -543,5 +551,20 @@ def diff_main(argv: Sequence[str]) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(text)
-    same = " has no behaviour that " in text and text.count(" has no behaviour that ") == 2
+    same = text.count(" has no behaviour that ") == 2
     return 0 if same and (verdicts is None or not verdicts) else 1
+
+
+def _diff_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="python -m model_check diff", usage=USAGE,
+                description="The shortest behaviour each variant has and the other lacks, and "
+                "the properties whose verdict differs (exit 0 no difference, 1 a difference).")
+    p.add_argument("spec_a", metavar="SPEC_A")
+    p.add_argument("spec_b", metavar="SPEC_B")
+    p.add_argument("-D", dest="defines", action="append", default=[], metavar="name=value",
+                   help="set a parameter of both specs (repeatable, once per name)")
+    p.add_argument("--max-states", type=int, default=1_000_000, metavar="N",
+                   help="bound on the common states explored and on each verdict search")
+    p.add_argument("--no-verdicts", action="store_true",
+                   help="skip checking both variants' properties")
+    return p
