@@ -722,19 +722,18 @@ def test_format_text_shows_property_numbered_steps_and_only_changed_variables() 
     text = format_text(check(Counter()))
     lines = text.splitlines()
     assert lines[:2] == ["spec Counter(lock=False)", "violation: always no_lost_update (4 steps)"]
-    assert lines[2:17] == [
-        "  0. initial state",
-        "       counter=0", "       lock=None", "       pc_a=0", "       local_a=0",
-        "       pc_b=0", "       local_b=0",
+    assert lines[2:12] == [
+        "  0. initial state",  # compact: every variable on one line (wrapped when long)
+        "       counter=0  lock=None  pc_a=0  local_a=0  pc_b=0  local_b=0",
         "  1. A read", "       pc_a: 0 -> 1",           # counter, local_a (still 0) absent
         "  2. B read", "       pc_b: 0 -> 1",
         "  3. A write", "       counter: 0 -> 1", "       pc_a: 1 -> 2",
         "  4. B write",
     ]
-    assert lines[17:19] == ["       pc_b: 1 -> 2", "sometimes: both_done=hit"]
+    assert lines[12:14] == ["       pc_b: 1 -> 2", "sometimes: both_done=hit"]
     # counter is 1 before and after B's write: the lost update shows as no change.
-    assert not any("counter" in line for line in lines[15:18])
-    assert len(lines) == 20
+    assert not any("counter" in line for line in lines[10:13])
+    assert len(lines) == 15
     assert SUMMARY.match(lines[-1])
     assert lines[-1].startswith(
         "Done. verdict=violation property=no_lost_update states=13 transitions=14 depth=4 sec=")

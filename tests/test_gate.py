@@ -344,3 +344,35 @@ def test_github_annotations_point_at_the_action_source() -> None:
                                 "title=model_check deadlock::Philosophers(): deadlock")
     assert "%0A" in errors[0] and "\n" not in errors[0]
     assert "::error" not in run(PHIL, "--quiet").stdout  # only when running in GitHub Actions
+
+
+# -- the API under the CLI ------------------------------------------------------------------
+
+def test_check_limits_in_process() -> None:
+    from model_check import check, resident_memory
+
+    assert resident_memory() > 1 << 20
+    by_time = check(gate_specs.Ticker(), max_seconds=0.05)
+    assert (by_time.verdict, by_time.limit, by_time.complete) == ("inconclusive", "seconds", False)
+    # the process is above 1 MB already: the first reading (at the first state) stops it
+    by_memory = check(gate_specs.Ticker(break_at=3), max_memory=1 << 20)
+    assert (by_memory.verdict, by_memory.limit, by_memory.states) == ("inconclusive", "memory", 3)
+    # a violation found before a limit keeps its verdict
+    by_states = check(gate_specs.Ticker(break_at=3), max_states=20)
+    assert (by_states.verdict, by_states.property, by_states.limit) == ("violation", "small", "states")
+
+
+def test_default_report_hooks() -> None:
+    ticker = gate_specs.Ticker()
+    assert (ticker.explain((0, 0)), ticker.legend()) == ([], {})
+    assert ticker.lanes("left", (0, 0), (1, 0)) == [("spec", "spec", "left")]
+    assert gate_specs.Philosophers().lanes(("A", "eat"), gate_specs.Forks("A", "A", 2, 0),
+                                           gate_specs.Forks("-", "-", 3, 0)) == [
+        ("A", "fork x", "release"), ("A", "fork y", "release")]
+    # no dispatch table: the source is the spec's next_state
+    path, line = ticker.action_source("left")
+    assert (Path(path).name, line) == (
+        "gate_specs.py", inspect.getsourcelines(gate_specs.Ticker.next_state)[1])
+    # a dispatch table keyed by the action's label: that method
+    path, line = gate_specs.Philosophers().action_source(("B", "eat"))
+    assert line == inspect.getsourcelines(gate_specs.Philosophers._eat)[1]

@@ -110,3 +110,58 @@ def test_buttons_and_deadlock_explanation(browser: Any, tmp_path: Path) -> None:
     page.click("#prev")
     assert page.locator("#where").inner_text() == "step 1 of 2: A take"
     assert problems == []
+
+
+# -- Mermaid, rendered by Mermaid itself in the same browser ------------------------------------
+
+MERMAID_JS = Path(os.environ.get(
+    "TOCTOU_MERMAID_JS", REPO / ".ci" / "node" / "node_modules" / "mermaid" / "dist" / "mermaid.min.js"))
+
+RENDER = """async (text) => {
+  mermaid.initialize({startOnLoad: false});
+  try {
+    const {svg} = await mermaid.render("d" + Math.floor(Math.random() * 1e9), text);
+    return {svg: svg};
+  } catch (e) { return {error: String(e.message || e)}; }
+}"""
+
+
+@pytest.fixture(scope="module")
+def mermaid_page(browser: Any) -> Iterator[Any]:
+    if not MERMAID_JS.is_file():
+        reason = (f"no Mermaid at {MERMAID_JS} (npm install --prefix .ci/node mermaid@11, "
+                  "as .ci/run does)")
+        if os.environ.get("TOCTOU_REQUIRE_MERMAID") == "1":
+            pytest.fail(f"TOCTOU_REQUIRE_MERMAID=1 but {reason}")
+        pytest.skip(reason)
+    page = browser.new_page()
+    page.set_content("<!DOCTYPE html><html><body></body></html>")
+    page.add_script_tag(path=str(MERMAID_JS))
+    yield page
+    page.close()
+
+
+def mermaid_for(tmp_path: Path, *args: str) -> str:
+    path = tmp_path / "trace.mmd"
+    proc = subprocess.run([sys.executable, "-m", "model_check", *args, "--quiet", "--mermaid",
+                           str(path)], cwd=REPO, capture_output=True, text=True, timeout=120,
+                          check=False)
+    assert proc.returncode == 1, proc.stderr
+    return path.read_text()
+
+
+@pytest.mark.parametrize(
+    "args",
+    [pytest.param(["spec:PRE_FIX", "-D", "scenario=concurrent"], id="protocol"),
+     pytest.param(["tests.gate_specs:Philosophers"], id="lanes-hook")],
+)
+def test_mermaid_renders(mermaid_page: Any, tmp_path: Path, args: list[str]) -> None:
+    text = mermaid_for(tmp_path, *args)
+    out = mermaid_page.evaluate(RENDER, text)
+    assert "error" not in out, out
+    participants = text.count("\n  participant ")
+    # each participant is drawn twice (top and bottom) as an actor box with its name
+    assert out["svg"].count('class="actor actor-top"') == participants
+    # the renderer has teeth: a broken arrow is a parse error
+    broken = mermaid_page.evaluate(RENDER, text.replace("->>", "->>>", 1))
+    assert "error" in broken
