@@ -26,9 +26,12 @@ COUNTER = "tests.toy_specs:Counter"
 PROTOCOL = ["-D", "scenario=concurrent"]
 
 
-def run(*args: str, env: dict[str, str] | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    full_env = {**os.environ, **(env or {})}
-    full_env.pop("GITHUB_ACTIONS", None) if env is None else None
+def run(*args: str, env: dict[str, str] | None = None,
+        timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """``python -m model_check ARGS`` from the repository root, outside GitHub Actions
+    unless ``env`` says so."""
+    full_env = {k: v for k, v in os.environ.items() if k != "GITHUB_ACTIONS"}
+    full_env.update(env or {})
     return subprocess.run([sys.executable, "-m", "model_check", *args], cwd=REPO, env=full_env,
                           capture_output=True, text=True, timeout=timeout, check=False)
 
