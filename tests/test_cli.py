@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import re
 import subprocess
 import sys
@@ -30,7 +31,8 @@ SUMMARY = re.compile(
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
     """``python -m model_check ARGS`` from the repository root."""
-    return subprocess.run([sys.executable, "-m", "model_check", *args], cwd=REPO,
+    env = {k: v for k, v in os.environ.items() if k != "GITHUB_ACTIONS"}  # no annotations
+    return subprocess.run([sys.executable, "-m", "model_check", *args], cwd=REPO, env=env,
                           capture_output=True, text=True, timeout=60, check=False)
 
 
