@@ -20,7 +20,8 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 CHROMIUM = os.environ.get("TOCTOU_CHROMIUM", "/usr/bin/chromium")
-ARGS = ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking",
         "--disable-component-update", "--disable-sync"]
 
 
@@ -129,7 +130,7 @@ RENDER = """async (text) => {
 @pytest.fixture(scope="module")
 def mermaid_page(browser: Any) -> Iterator[Any]:
     if not MERMAID_JS.is_file():
-        reason = (f"no Mermaid at {MERMAID_JS} (npm install --prefix .ci/node mermaid@11, "
+        reason = (f"no Mermaid at {MERMAID_JS} (npm install --prefix .ci/node mermaid@11.17.2, "
                   "as .ci/run does)")
         if os.environ.get("TOCTOU_REQUIRE_MERMAID") == "1":
             pytest.fail(f"TOCTOU_REQUIRE_MERMAID=1 but {reason}")
