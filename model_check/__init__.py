@@ -20,7 +20,12 @@ are checked under weak fairness per task (:meth:`Spec.task`, :meth:`Spec.fair_ta
 a :class:`Lasso`, a stem and a cycle, replayable with :func:`replay_lasso`.
 """
 
-from .checker import DEFAULT_MAX_STATES, Discovery, Result, StateLimitError, Step, check, validate_spec
+__version__ = "0.2.0"
+
+from .checker import (
+    DEFAULT_MAX_STATES, LIMITS, Discovery, Result, StateLimitError, Step, check, resident_memory,
+    validate_spec,
+)
 from .spec import (
     Action,
     ModelCheckError,
@@ -49,9 +54,9 @@ from .liveness import (
 from .spec import LIVENESS_KINDS, SAFETY_KINDS, eventually, leads_to
 
 __all__ = [
-    "Action", "DEFAULT_MAX_STATES", "Discovery", "ModelCheckError", "Parameter",
+    "__version__", "Action", "DEFAULT_MAX_STATES", "LIMITS", "Discovery", "ModelCheckError", "Parameter",
     "ParameterError", "Property", "Result", "Spec", "SpecError", "State", "StateLimitError",
-    "Step", "always", "check", "instantiate", "sometimes", "validate_spec",
+    "Step", "always", "check", "instantiate", "resident_memory", "sometimes", "validate_spec",
     "LIVENESS_KINDS", "Lasso", "LassoDiscovery", "LivenessResult", "PropertyOutcome",
     "SAFETY_KINDS", "StateGraph", "check_liveness", "eventually", "explore", "leads_to",
     "replay_lasso",

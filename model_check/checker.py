@@ -31,7 +31,28 @@ DEFAULT_MAX_STATES = 20_000_000
 
 
 class StateLimitError(ModelCheckError):
-    """The search reached ``max_states`` before it finished."""
+    """Kept for compatibility: :func:`check` no longer raises it.  A search that reaches a
+    limit returns a Result with ``verdict="inconclusive"`` and ``limit`` set instead."""
+
+
+#: The limits a search can hit, in :attr:`Result.limit`.
+LIMITS = ("states", "seconds", "memory")
+
+
+def resident_memory() -> int:
+    """Resident memory of this process in bytes (``/proc/self/statm``; where that does not
+    exist, the peak from ``getrusage``).  Cheap enough to call every thousand states."""
+    try:
+        with open("/proc/self/statm", encoding="ascii") as f:
+            pages = int(f.read().split()[1])
+        import os
+
+        return pages * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        import resource
+
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        return peak if sys.platform == "darwin" else peak * 1024
 
 
 @dataclasses.dataclass(frozen=True)
@@ -66,7 +87,11 @@ class Result:
     """The outcome of :func:`check`.
 
     ``verdict`` is ``"ok"``, ``"violation"`` (an ``always`` property fails, or a
-    ``sometimes`` property is never hit) or ``"deadlock"``.  ``property`` names the first
+    ``sometimes`` property is never hit), ``"deadlock"``, or ``"inconclusive"`` (a limit
+    stopped the search before any violation or deadlock was found).  ``limit`` names the
+    limit that stopped the search (``"states"``, ``"seconds"``, ``"memory"``) or is None; a
+    violation found before a limit keeps its verdict and ``limit`` still says why the search
+    stopped.  ``property`` names the first
     violated property in declaration order (``"deadlock"`` for a deadlock, None when ok).
     ``states`` counts distinct reachable states explored, ``transitions`` every
     (state, action) pair generated, ``depth`` the largest number of steps on a shortest path
@@ -86,6 +111,7 @@ class Result:
     edges: list[tuple[int, int, Action]] | None
     state_list: list[State]
     initial: int
+    limit: str | None = None
 
     @property
     def primary(self) -> Discovery | None:
@@ -101,7 +127,7 @@ class Result:
         return (
             f"Done. verdict={self.verdict} property={self.property or '-'} "
             f"states={self.states} transitions={self.transitions} depth={self.depth} "
-            f"sec={self.seconds:.3f}"
+            f"sec={self.seconds:.3f}" + (f" limit={self.limit}" if self.limit else "")
         )
 
     def graph(self) -> Any:
@@ -137,6 +163,8 @@ def check(
     deadlock: bool = True,
     properties: Sequence[str] | None = None,
     max_states: int | None = None,
+    max_seconds: float | None = None,
+    max_memory: int | None = None,
     keep_graph: bool = False,
     validate: int = 1000,
     progress: ProgressFn | bool = False,
@@ -154,8 +182,12 @@ def check(
         Report reachable states with no enabled action that ``spec.is_done`` rejects.
     properties : sequence of str, optional
         Check only these properties (default: all).  Unknown names raise SpecError.
-    max_states : int, optional
-        Raise :class:`StateLimitError` once more distinct states than this are found.
+    max_states, max_seconds, max_memory : optional
+        Stop once more distinct states than ``max_states`` are found, after ``max_seconds``
+        of search, or once the process's resident memory exceeds ``max_memory`` bytes
+        (time and memory are read every 1024 expanded states).  A stopped search returns
+        ``verdict="inconclusive"`` (unless it already found a violation or deadlock), with
+        ``limit`` naming the limit and every discovery made so far.
     keep_graph : bool
         Keep every edge so :meth:`Result.graph` can build the state graph.
     validate : int
@@ -196,7 +228,7 @@ def check(
         validate_spec(spec, props, limit=validate)
     report = _stderr_progress(sys.stderr) if progress is True else progress or None
     result = _search(spec, props, deadlock, max_states, keep_graph, report, progress_after,
-                     spec.canonical if symmetry else None)
+                     spec.canonical if symmetry else None, max_seconds, max_memory)
     # -- liveness (model_check.liveness): only when asked for or a liveness property is named
     from .liveness import liveness_properties, merge_liveness
 
@@ -261,11 +293,16 @@ def validate_spec(spec: Spec, props: Sequence[Property], limit: int = 1000) -> N
             break
         for p in props:
             try:
-                p.predicate(s)
+                value = p.predicate(s)
             except Exception as exc:
                 raise SpecError(
                     f"{title}: property {p.name!r} raised {exc!r} in state {_show(s)}"
                 ) from exc
+            if not isinstance(value, bool):
+                raise SpecError(
+                    f"{title}: property {p.name!r} returned {value!r} "
+                    f"({type(value).__name__}), not a bool, in state {_show(s)}"
+                )
         try:
             spec.fields(s)
         except Exception as exc:
@@ -285,6 +322,11 @@ def validate_spec(spec: Spec, props: Sequence[Property], limit: int = 1000) -> N
         for a in acts:
             t1 = _next(spec, s, a)
             t2 = _next(spec, s, a)
+            if t1 is None:
+                raise SpecError(
+                    f"{title}: next_state() returned None for action {a!r} in state "
+                    f"{_show(s)}; it must return the next state"
+                )
             _hashable(title, t1, f"the state after action {a!r} from {_show(s)}")
             if t1 != t2:
                 raise SpecError(
@@ -380,6 +422,8 @@ def _search(
     report: ProgressFn | None,
     progress_after: float,
     canonical: Callable[[Any], Any] | None = None,
+    max_seconds: float | None = None,
+    max_memory: int | None = None,
 ) -> Result:
     start = time.perf_counter()
     successors = spec.successors
@@ -393,6 +437,9 @@ def _search(
     always_left = [(p.name, p.predicate) for p in props if p.kind == "always"]
     sometimes_left = [(p.name, p.predicate) for p in props if p.kind == "sometimes"]
     limit = max_states if max_states is not None else float("inf")
+    deadline = start + max_seconds if max_seconds is not None else float("inf")
+    watch = max_seconds is not None or max_memory is not None
+    stopped_by: str | None = None
 
     def note_new(j: int, t: Any) -> None:
         # Check properties of a newly discovered state (rare path after the first hits).
@@ -463,11 +510,15 @@ def _search(
                     if edges is not None:
                         edges.append((i, j, a))
                 if len(states) > limit:
-                    raise StateLimitError(
-                        f"{spec.title}: state limit reached: more than {max_states} states "
-                        f"({transitions} transitions, depth {depth + 1}) without finishing; "
-                        "raise max_states (--max-states) or check smaller parameters"
-                    )
+                    stopped_by = "states"
+                    break
+                if watch and (i & 1023) == 0:
+                    if time.perf_counter() >= deadline:
+                        stopped_by = "seconds"
+                        break
+                    if max_memory is not None and resident_memory() > max_memory:
+                        stopped_by = "memory"
+                        break
                 if report is not None and (i & 1023) == 0:
                     now = time.perf_counter()
                     if now >= next_report:
@@ -476,7 +527,9 @@ def _search(
             if successor_level:
                 depth += 1
             frontier = successor_level
-        if frontier:
+            if stopped_by is not None:
+                break
+        if frontier or stopped_by is not None:
             complete = False
     except ModelCheckError:
         raise
@@ -508,6 +561,8 @@ def _search(
         primary: str | None = next(d.property for d in discoveries if d.kind != "deadlock")
     elif discoveries:
         verdict, primary = "deadlock", "deadlock"
+    elif stopped_by is not None:
+        verdict, primary = "inconclusive", None
     else:
         verdict, primary = "ok", None
     return Result(
@@ -524,4 +579,5 @@ def _search(
         edges=edges,
         state_list=states,
         initial=initial,
+        limit=stopped_by,
     )

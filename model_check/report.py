@@ -41,52 +41,128 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
-def format_discovery(result: Result, discovery: Discovery) -> str:
-    """The discovery as text: a headline, then numbered steps with changed variables."""
-    if getattr(discovery, "lasso", None) is not None:  # liveness: see format_lasso below
-        return format_lasso(result, discovery)
-    spec = result.spec
+def changes(spec: Any, before: Any, after: Any) -> list[tuple[str, Any, Any]]:
+    """``(field, old, new)`` for every field of ``spec.fields`` that differs (``-`` when a
+    field appears or disappears)."""
+    old, new = spec.fields(before), spec.fields(after)
+    out = [(k, old.get(k, "-"), v) for k, v in new.items() if k not in old or old[k] != v]
+    out += [(k, old[k], "-") for k in old if k not in new]
+    return out
+
+
+def _wrap(items: list[str], indent: str, width: int = 96) -> list[str]:
+    lines: list[str] = []
+    line = ""
+    for item in items:
+        if line and len(indent) + len(line) + 2 + len(item) > width:
+            lines.append(indent + line)
+            line = item
+        else:
+            line = f"{line}  {item}" if line else item
+    if line:
+        lines.append(indent + line)
+    return lines
+
+
+def headline(result: Result, discovery: Discovery) -> str:
+    """One line naming the discovery, e.g. ``violation: always update_safety (11 steps)``."""
     if discovery.kind == "sometimes":
         return (
             f"violation: sometimes {discovery.property}: no reachable state satisfies it "
             f"({result.states} states explored)"
         )
     head = (
-        f"deadlock: no action is enabled and the spec does not call the state done"
+        "deadlock: no action is enabled and the spec does not call the state done"
         if discovery.kind == "deadlock"
         else f"violation: always {discovery.property}"
     )
     steps = "step" if discovery.length == 1 else "steps"
-    lines = [f"{head} ({discovery.length} {steps})"]
-    previous: dict[str, Any] | None = None
+    return f"{head} ({discovery.length} {steps})"
+
+
+def explanation(result: Result, discovery: Discovery) -> list[str]:
+    """The spec's :meth:`~model_check.Spec.explain` lines for a deadlock's last state."""
+    if discovery.kind != "deadlock" or not discovery.trace:
+        return []
+    return [str(line) for line in result.spec.explain(discovery.trace[-1].state)]
+
+
+def format_discovery(result: Result, discovery: Discovery) -> str:
+    """The discovery as text: a headline, the initial state on a few lines, then each
+    numbered step with only the variables it changed; a deadlock ends with who waits on
+    what (the spec's ``explain``)."""
+    if getattr(discovery, "lasso", None) is not None:  # liveness: see format_lasso below
+        return format_lasso(result, discovery)
+    spec = result.spec
+    lines = [headline(result, discovery)]
+    if discovery.kind == "sometimes":
+        return lines[0]
+    previous: Any = None
     for number, step in enumerate(discovery.trace):
-        current = spec.fields(step.state)
-        if previous is None:
+        if number == 0:
             lines.append(f"  {number}. initial state")
-            lines.extend(f"       {k}={_fmt(v)}" for k, v in current.items())
+            items = [f"{k}={_fmt(v)}" for k, v in spec.fields(step.state).items()]
+            lines.extend(_wrap(items, "       "))
         else:
             lines.append(f"  {number}. {spec.format_action(step.action)}")
-            changed = [k for k in current if k not in previous or current[k] != previous[k]]
-            changed += [k for k in previous if k not in current]
-            for k in changed:
-                old = _fmt(previous[k]) if k in previous else "-"
-                new = _fmt(current[k]) if k in current else "-"
-                lines.append(f"       {k}: {old} -> {new}")
+            changed = changes(spec, previous, step.state)
+            for k, old, new in changed:
+                lines.append(f"       {k}: {_fmt(old)} -> {_fmt(new)}")
             if not changed:
                 lines.append("       (no variable changed)")
-        previous = current
+        previous = step.state
+    why = explanation(result, discovery)
+    if why:
+        lines.append("  who waits on what:")
+        lines.extend(f"    {line}" for line in why)
     return "\n".join(lines)
 
 
-def format_text(result: Result) -> str:
-    """Full text report: every discovery, the sometimes hits, and the summary line last."""
+def legend_lines(spec: Any, text: str | None = None) -> list[str]:
+    """The spec's legend as ``  KEY  meaning`` lines; with ``text``, only the keys that
+    occur in it (as whole words)."""
+    import re
+
+    entries = spec.legend()
+    if text is not None:
+        entries = {k: v for k, v in entries.items()
+                   if re.search(r"(?<![\w.])" + re.escape(k) + r"(?![\w])", text)}
+    if not entries:
+        return []
+    width = max(len(k) for k in entries)
+    return [f"  {k.ljust(width)}  {v}" for k, v in entries.items()]
+
+
+def format_text(result: Result, quiet: bool = False) -> str:
+    """Text report: every discovery, the sometimes hits, a legend of the abbreviations
+    used, and the summary line last.  ``quiet``: only the headlines (and a deadlock's
+    explanation), the limit and the summary line."""
     out = [f"spec {result.spec.title}"]
+    body: list[str] = []
     for d in result.discoveries:
-        out.append(format_discovery(result, d))
-    if result.hits:
+        if quiet:
+            out.append(headline(result, d))
+            out.extend(f"  {line}" for line in explanation(result, d)[:5])
+        else:
+            body.append(format_discovery(result, d))
+    out.extend(body)
+    if result.hits and not quiet:
         hit = ", ".join(f"{name}={'hit' if ok else 'MISSED'}" for name, ok in result.hits.items())
         out.append(f"sometimes: {hit}")
-    if not result.complete:
+    if body:
+        legend = legend_lines(result.spec, "\n".join(body))
+        if legend:
+            out.append("legend:")
+            out.extend(legend)
+    limit = getattr(result, "limit", None)
+    if limit:
+        if result.discoveries:
+            out.append(f"limit: the {limit} limit stopped the search before it finished; "
+                       "the discoveries above were found before it")
+        else:
+            out.append(f"inconclusive: the {limit} limit stopped the search before it "
+                       "finished; nothing was found until then")
+    elif not result.complete and not quiet:
         out.append("search stopped early: every property already had a discovery")
     out.append(result.summary())
     return "\n".join(out)
@@ -119,6 +195,7 @@ def to_json(result: Result) -> dict[str, Any]:
         "depth": result.depth,
         "seconds": round(result.seconds, 6),
         "complete": result.complete,
+        "limit": getattr(result, "limit", None),
         "sometimes": dict(result.hits),
         "trace": trace_json(result, primary) if primary else [],
         "discoveries": [

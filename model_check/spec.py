@@ -327,6 +327,83 @@ class Spec:
         """
         return None
 
+    # -- optional hooks for reports (defaults keep every spec working without them) --------
+
+    def explain(self, state: State) -> list[str]:
+        """Who waits on what, and who holds it, in ``state`` (printed under a deadlock).
+
+        Lines such as ``"upd0 waits for CL, held by pauser at pause.sleep"``.  Default: none.
+        """
+        return []
+
+    def legend(self) -> dict[str, str]:
+        """Every abbreviation the spec prints (in fields, actions, values) -> its meaning.
+
+        Printed by ``--legend`` and under text traces.  Default: empty.
+        """
+        return {}
+
+    def action_source(self, action: Action) -> tuple[str, int] | None:
+        """``(path, line)`` of the code that implements ``action``, for SARIF and annotations.
+
+        The default looks for a dispatch table: a dict attribute of the spec whose key is the
+        action or one of its tuple components and whose value is a function or method; it
+        falls back to :meth:`next_state` of the spec's class.  None if no source is found.
+        """
+        return default_action_source(self, action)
+
+    def lanes(self, action: Action, before: State, after: State) -> list[tuple[str, str, str]]:
+        """The arrows a step draws in a sequence diagram: ``(source, target, text)``.
+
+        Lanes are tasks, locks, queues or the scheduler, named as the spec likes; the
+        acting task should be the source of at least one arrow.  Default: one self-arrow
+        on the acting task (the first component of a tuple action) labelled with the action.
+        """
+        actor = str(action[0]) if isinstance(action, tuple) and action else "spec"
+        text = self.format_action(action)
+        return [(actor, actor, text)]
+
+
+def _source_of(obj: Any) -> tuple[str, int] | None:
+    import inspect
+
+    func = getattr(obj, "__func__", obj)
+    try:
+        path = inspect.getsourcefile(func)
+        _, line = inspect.getsourcelines(func)
+    except (TypeError, OSError):
+        return None
+    return (path, line) if path else None
+
+
+def default_action_source(spec: Spec, action: Action) -> tuple[str, int] | None:
+    """The generic lookup behind :meth:`Spec.action_source`.
+
+    >>> class Door(Spec):
+    ...     def __init__(self):
+    ...         super().__init__()
+    ...         self._step = {"open": self._open}
+    ...     def _open(self, s): return "open"
+    >>> path, line = default_action_source(Door(), ("door", "open"))
+    >>> path.endswith(".py") or path.startswith("<"), line > 0
+    (True, True)
+    """
+    keys = list(action) if isinstance(action, tuple) else [action]
+    keys.append(action)
+    for value in vars(spec).values():
+        if not isinstance(value, dict):
+            continue
+        for key in reversed(keys):
+            try:
+                handler = value.get(key)
+            except TypeError:  # an unhashable component
+                continue
+            if callable(handler):
+                found = _source_of(handler)
+                if found:
+                    return found
+    return _source_of(type(spec).next_state)
+
 
 SpecFactory = Callable[..., Spec]
 

@@ -273,9 +273,13 @@ def test_duplicate_initial_states_are_one_state() -> None:
 
 
 def test_state_limit_is_exact_at_the_boundary() -> None:
-    assert check(Counter(), max_states=13).states == 13
-    with pytest.raises(StateLimitError):
-        check(Counter(), max_states=12)
+    full = check(Counter(), max_states=13)
+    assert (full.states, full.limit, full.complete) == (13, None, True)
+    # one state fewer: the limit is reported, and the violation found on the way is kept
+    cut = check(Counter(), max_states=12)
+    assert (cut.verdict, cut.property, cut.limit, cut.complete) == (
+        "violation", "no_lost_update", "states", False)
+    assert cut.primary is not None and cut.primary.length == 4
 
 
 def test_progress_callback_gets_states_transitions_depth_seconds() -> None:
@@ -547,15 +551,16 @@ def test_validate_one_validates_the_initial_state() -> None:
         check(FlakyActions(), validate=1)
 
 
-def test_state_limit_error_says_how_far_the_search_got() -> None:
+def test_state_limit_ends_inconclusive_and_says_how_far_the_search_got() -> None:
     # BFS: expanding state 0 gives 3 states, state 1 gives 5, state 2 gives 6 > 5
     # after 2 + 2 + 2 transitions, while expanding depth 1 (so at depth 2).
-    with pytest.raises(StateLimitError) as info:
-        check(Counter(), max_states=5)
-    assert str(info.value) == (
-        "Counter(lock=False): state limit reached: more than 5 states (6 transitions, "
-        "depth 2) without finishing; raise max_states (--max-states) or check smaller parameters")
-    assert isinstance(info.value, ModelCheckError)
+    r = check(Counter(), max_states=5)
+    assert (r.verdict, r.property, r.limit, r.complete, r.discoveries) == (
+        "inconclusive", None, "states", False, [])
+    assert r.summary().split(" sec=")[0] == (
+        "Done. verdict=inconclusive property=- states=6 transitions=6 depth=2")
+    assert r.summary().endswith(" limit=states")
+    assert issubclass(StateLimitError, ModelCheckError)  # still importable for old callers
 
 
 @pytest.mark.parametrize(
@@ -717,19 +722,18 @@ def test_format_text_shows_property_numbered_steps_and_only_changed_variables() 
     text = format_text(check(Counter()))
     lines = text.splitlines()
     assert lines[:2] == ["spec Counter(lock=False)", "violation: always no_lost_update (4 steps)"]
-    assert lines[2:17] == [
-        "  0. initial state",
-        "       counter=0", "       lock=None", "       pc_a=0", "       local_a=0",
-        "       pc_b=0", "       local_b=0",
+    assert lines[2:12] == [
+        "  0. initial state",  # compact: every variable on one line (wrapped when long)
+        "       counter=0  lock=None  pc_a=0  local_a=0  pc_b=0  local_b=0",
         "  1. A read", "       pc_a: 0 -> 1",           # counter, local_a (still 0) absent
         "  2. B read", "       pc_b: 0 -> 1",
         "  3. A write", "       counter: 0 -> 1", "       pc_a: 1 -> 2",
         "  4. B write",
     ]
-    assert lines[17:19] == ["       pc_b: 1 -> 2", "sometimes: both_done=hit"]
+    assert lines[12:14] == ["       pc_b: 1 -> 2", "sometimes: both_done=hit"]
     # counter is 1 before and after B's write: the lost update shows as no change.
-    assert not any("counter" in line for line in lines[15:18])
-    assert len(lines) == 20
+    assert not any("counter" in line for line in lines[10:13])
+    assert len(lines) == 15
     assert SUMMARY.match(lines[-1])
     assert lines[-1].startswith(
         "Done. verdict=violation property=no_lost_update states=13 transitions=14 depth=4 sec=")
