@@ -66,6 +66,8 @@ def _wrap(items: list[str], indent: str, width: int = 96) -> list[str]:
 
 def headline(result: Result, discovery: Discovery) -> str:
     """One line naming the discovery, e.g. ``violation: always update_safety (11 steps)``."""
+    if getattr(discovery, "lasso", None) is not None:
+        return _lasso_headline(discovery)
     if discovery.kind == "sometimes":
         return (
             f"violation: sometimes {discovery.property}: no reachable state satisfies it "
@@ -224,6 +226,16 @@ def _lasso_name(discovery: Any) -> str:
     return name if discovery.instance is None else f"{name}[{discovery.instance}]"
 
 
+def _lasso_headline(discovery: Any) -> str:
+    """``violation: leads_to pause_returns[0] (stem 3 steps, cycle 2 steps)``."""
+    lasso = discovery.lasso
+    k = lasso.loop_back
+    cycle = "a stutter" if lasso.stutter else f"cycle {len(lasso.cycle)} " + (
+        "step" if len(lasso.cycle) == 1 else "steps")
+    return (f"violation: {_lasso_name(discovery)} (stem {k} {'step' if k == 1 else 'steps'}, "
+            f"{cycle})")
+
+
 def format_lasso(result: Any, discovery: Any) -> str:
     """A liveness counterexample as text: the stem's numbered steps, ``-- cycle starts here
     --`` after the step the cycle leaves from, the cycle's steps, then ``back to step k``
@@ -242,10 +254,7 @@ def format_lasso(result: Any, discovery: Any) -> str:
     k = lasso.loop_back
     plain = Discovery(discovery.property, "always", lasso.steps)
     lines = format_discovery(result, plain).splitlines()[1:]
-    cycle = "a stutter" if lasso.stutter else f"cycle {len(lasso.cycle)} " + (
-        "step" if len(lasso.cycle) == 1 else "steps")
-    head = [f"violation: {_lasso_name(discovery)} (stem {k} {'step' if k == 1 else 'steps'}, "
-            f"{cycle})"]
+    head = [_lasso_headline(discovery)]
     if discovery.kind == "leads_to":
         head.append(f"  p holds and q does not from step {discovery.trigger}, "
                     "and q never holds again")

@@ -72,7 +72,7 @@ def open_page(browser: Any, path: Path) -> tuple[Any, list[str]]:
 
 
 def test_protocol_page_steps_with_the_keys_and_ends_in_the_violation(browser: Any, tmp_path: Path) -> None:
-    path = page_for(tmp_path, "spec:PRE_FIX", "-D", "scenario=concurrent", "-D", "requests=1",
+    path = page_for(tmp_path, "spec:PRE_FIX", "-D", "scenario=concurrent", "-D", "requests=1", "-D", "updates=2",
                     "--property", "update_safety", "--no-deadlock")
     page, problems = open_page(browser, path)
     where = page.locator("#where")
@@ -153,7 +153,7 @@ def mermaid_for(tmp_path: Path, *args: str) -> str:
 
 @pytest.mark.parametrize(
     "args",
-    [pytest.param(["spec:PRE_FIX", "-D", "scenario=concurrent"], id="protocol"),
+    [pytest.param(["spec:PRE_FIX", "-D", "scenario=concurrent", "-D", "updates=2"], id="protocol"),
      pytest.param(["tests.gate_specs:Philosophers"], id="lanes-hook")],
 )
 def test_mermaid_renders(mermaid_page: Any, tmp_path: Path, args: list[str]) -> None:

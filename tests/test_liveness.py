@@ -336,7 +336,7 @@ def test_json_report_has_the_lasso() -> None:
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "model_check", *args, "--quiet"], cwd=REPO,
+    return subprocess.run([sys.executable, "-m", "model_check", *args], cwd=REPO,
                           capture_output=True, text=True, timeout=60, check=False)
 
 

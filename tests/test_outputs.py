@@ -23,7 +23,7 @@ from tests import gate_specs
 
 REPO = Path(__file__).resolve().parent.parent
 PHIL = "tests.gate_specs:Philosophers"
-PROTOCOL = ["-D", "scenario=concurrent"]
+PROTOCOL = ["-D", "scenario=concurrent", "-D", "updates=2"]
 
 
 def run(*args: str, cwd: Path = REPO, timeout: float = 120) -> subprocess.CompletedProcess[str]:
@@ -51,7 +51,7 @@ def test_junit_has_a_case_per_property_and_deadlock(pre_fix: dict[str, Path]) ->
     root = ET.parse(pre_fix["--junit"]).getroot()
     assert root.tag == "testsuites"
     (suite,) = root.findall("testsuite")
-    assert suite.get("name", "").startswith("PRE_FIX(scenario=concurrent, requests=1")
+    assert suite.get("name", "").startswith("PRE_FIX(scenario=concurrent, requests=1, updates=2")
     cases = suite.findall("testcase")
     names = [c.get("name") for c in cases]
     assert names[-1] == "deadlock"
