@@ -7,7 +7,8 @@ A change to a spec therefore shows up as a deliberate change to its numbers:
 (review the diff), ``--only TEXT`` checks the entries whose id contains TEXT.
 
 Each entry: ``spec`` (a name in :data:`TARGETS`), ``params``, ``deadlock`` (check
-deadlocks or not, as ``--no-deadlock``), ``symmetry`` (as ``--symmetry``), the pinned figures, and a ``note`` that says
+deadlocks or not, as ``--no-deadlock``), ``symmetry`` (as ``--symmetry``), ``liveness`` (as
+``--liveness``), the pinned figures, and a ``note`` that says
 what the result means.
 """
 
@@ -36,7 +37,8 @@ def entry_id(entry: dict[str, Any]) -> str:
     """``POST_FIX scenario=concurrent requests=2`` (plus ``no-deadlock`` when set)."""
     args = " ".join(f"{k}={v}" for k, v in entry["params"].items())
     return (f"{entry['spec']} {args}" + ("" if entry.get("deadlock", True) else " no-deadlock")
-            + (" symmetry" if entry.get("symmetry") else ""))
+            + (" symmetry" if entry.get("symmetry") else "")
+            + (" liveness" if entry.get("liveness") else ""))
 
 
 def load(path: Path = PATH) -> list[dict[str, Any]]:
@@ -46,7 +48,8 @@ def load(path: Path = PATH) -> list[dict[str, Any]]:
 def run_entry(entry: dict[str, Any]) -> dict[str, Any]:
     """Run the checker on one entry; return the pinned figures it finds now."""
     spec = TARGETS[entry["spec"]](**entry["params"])
-    result = check(spec, deadlock=entry.get("deadlock", True), symmetry=entry.get("symmetry", False))
+    result = check(spec, deadlock=entry.get("deadlock", True), symmetry=entry.get("symmetry", False),
+                   liveness=entry.get("liveness", False))
     return {
         "verdict": result.verdict,
         "property": result.property,
