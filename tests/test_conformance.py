@@ -96,12 +96,26 @@ def expect_failure(cls, match: str, **overrides) -> str:
     return "\n".join([str(info.value), *getattr(info.value, "__notes__", [])])
 
 
-def test_teeth_pre_fix_race_found_unaided_on_the_real_code(capsys):
-    """R1 on real tensors: the engine's monitor sees a mixed-version request; Hypothesis
-    shrinks the schedule to near the checker's shortest counterexample length (16)."""
-    cls = machine("PRE_FIX", properties=("update_safety",), **ONE_KIND)
+def test_teeth_lock_edit_race_found_unaided_on_the_real_code(capsys):
+    """The lock-edit gate on real tensors: with an await added between the check and the
+    act, the pre-fix engine's monitor sees a mixed-version request with one update, and
+    Hypothesis shrinks the schedule to the checker's shortest length (12)."""
+    cls = machine("PRE_FIX", properties=("update_safety",), scenario="concurrent", requests=1,
+                  updates=1, await_after_check=1)
     with capsys.disabled():
         message = expect_failure(cls, "mixed-version request", max_examples=10_000)
+    assert len(cls.stats.failing_steps) <= 12 + 3
+    assert "Failing test case" in message or "state.run_" in message  # a runnable program
+
+
+@pytest.mark.slow
+def test_teeth_pre_fix_race_found_unaided_on_the_real_code(capsys):
+    """R1 as it really happens (two same-kind updates) on real tensors: the engine's monitor
+    sees a mixed-version request; Hypothesis shrinks the schedule to near the checker's
+    shortest counterexample (16 steps).  About 14,000 examples (200 s): slow."""
+    cls = machine("PRE_FIX", properties=("update_safety",), **ONE_KIND)
+    with capsys.disabled():
+        message = expect_failure(cls, "mixed-version request", max_examples=30_000)
     assert len(cls.stats.failing_steps) <= 16 + 4
     assert "Failing test case" in message or "state.run_" in message  # a runnable program
 
