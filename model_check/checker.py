@@ -4,11 +4,17 @@ The search keeps one dict (state -> index) and three parallel lists (state, pare
 action that reached it).  Breadth-first order means the first time a state is reached is by
 a shortest path, so following parent links back from any state gives a shortest trace.
 
-Like stateright, the search does not stop at the first violation: it records the first
-(shortest) discovery of every property and stops when every ``always`` property has a
-counterexample, every ``sometimes`` property has been hit and (if checked) a deadlock has
-been found, or when the reachable states are exhausted.  The order of actions is the
-spec's, so every figure (states, transitions, depth, traces) is deterministic.
+Like TLC, the search stops at the first violation or deadlock by default (at the end of the
+breadth-first level where it appears, so the figures do not depend on the order of actions
+within a level).  With ``all_discoveries=True`` it records the first (shortest) discovery of
+every property and stops when every ``always`` property has a counterexample, every
+``sometimes`` property has been hit and (if checked) a deadlock has been found, or when the
+reachable states are exhausted.  The order of actions is the spec's, so every figure
+(states, transitions, depth, traces) is deterministic.
+
+Specs that declare a :class:`model_check.fast.FastModel` run on the fast path of
+:mod:`model_check.fast` (packed states, level-batched numpy successors); this module's
+``_search`` stays the reference and both give the same figures.
 
 Before the search, a validation pass explores the first ``validate`` states the slow way,
 calling every function twice, so a malformed spec is rejected with a precise message
@@ -70,6 +76,9 @@ class Result:
     ``states`` counts distinct reachable states explored, ``transitions`` every
     (state, action) pair generated, ``depth`` the largest number of steps on a shortest path
     from an initial state.  ``complete`` says the whole reachable space was explored.
+    ``limit`` names the limit (``"states"``, ``"seconds"``, ``"memory"``) that stopped an
+    ``"inconclusive"`` search.  ``fast`` says the packed fast path ran (see
+    :mod:`model_check.fast`); it keeps states packed, so ``state_list`` is then empty.
     """
 
     spec: Spec
@@ -85,6 +94,8 @@ class Result:
     edges: list[tuple[int, int, Action]] | None
     state_list: list[State]
     initial: int
+    limit: str | None = None
+    fast: bool = False
 
     @property
     def primary(self) -> Discovery | None:
@@ -136,11 +147,14 @@ def check(
     deadlock: bool = True,
     properties: Sequence[str] | None = None,
     max_states: int | None = None,
+    max_seconds: float | None = None,
+    max_memory: int | None = None,
     keep_graph: bool = False,
     validate: int = 1000,
     progress: ProgressFn | bool = False,
     progress_after: float = 1.5,
     symmetry: bool = False,
+    all_discoveries: bool = False,
 ) -> Result:
     """Explore every reachable state of ``spec`` breadth-first and check its properties.
 
@@ -153,7 +167,11 @@ def check(
     properties : sequence of str, optional
         Check only these properties (default: all).  Unknown names raise SpecError.
     max_states : int, optional
-        Raise :class:`StateLimitError` once more distinct states than this are found.
+        Stop once more distinct states than this are found.
+    max_seconds : float, optional
+        Stop once the search has run this long.
+    max_memory : int, optional
+        Stop once the process uses more than this many bytes (checked between batches).
     keep_graph : bool
         Keep every edge so :meth:`Result.graph` can build the state graph.
     validate : int
@@ -164,6 +182,16 @@ def check(
     symmetry : bool
         Identify states with the same ``spec.canonical(state)`` (symmetry reduction): each
         class is explored once, through the first member found, so traces stay real paths.
+    all_discoveries : bool
+        Keep searching after the first violation or deadlock until every property has its
+        shortest discovery (or the space is exhausted).  By default the search stops at the
+        end of the breadth-first level where the first violation or deadlock appears, so
+        its figures do not depend on the order of actions within a level.
+
+    Specs that return a :class:`model_check.fast.FastModel` from ``fast_model()`` run on
+    the packed, vectorised fast path (same figures and trace lengths; traces are replayed
+    through ``next_state``); the others, and searches that keep the graph, run the plain
+    path.
 
     Examples
     --------
@@ -188,8 +216,56 @@ def check(
     if validate:
         validate_spec(spec, props, limit=validate)
     report = _stderr_progress(sys.stderr) if progress is True else progress or None
+    engine = None if keep_graph else _fast_engine(spec, props, symmetry)
+    if engine is not None:
+        if validate:
+            from .fast import validate_model
+
+            validate_model(engine, spec, props, validate)
+        return _fast_search(engine, spec, props, deadlock, not all_discoveries, max_states,
+                            max_seconds, max_memory, report, progress_after)
     return _search(spec, props, deadlock, max_states, keep_graph, report, progress_after,
-                   spec.canonical if symmetry else None)
+                   spec.canonical if symmetry else None, stop_first=not all_discoveries)
+
+
+def _fast_engine(spec: Spec, props: Sequence[Property], symmetry: bool) -> Any:
+    """The fast path's engine for this search, or None when it does not apply."""
+    model = spec.fast_model()
+    if model is None:
+        return None
+    if any(p.name not in model.properties for p in props):
+        return None
+    if type(spec).is_done is not Spec.is_done and model.done is None:
+        return None
+    if symmetry and model.processes is None:
+        return None
+    try:
+        from .fast import Engine, Unsupported
+
+        return Engine(model, symmetry, spec.title)
+    except (ImportError, Unsupported):
+        return None
+
+
+def _fast_search(engine: Any, spec: Spec, props: list[Property], check_deadlock: bool,
+                 stop_first: bool, max_states: int | None, max_seconds: float | None,
+                 max_memory: int | None, report: ProgressFn | None,
+                 progress_after: float) -> Result:
+    from .fast import replay, search
+
+    start = time.perf_counter()
+    out = search(engine, spec, props, check_deadlock, stop_first, max_states, max_seconds,
+                 max_memory, report, progress_after, start)
+    seconds = time.perf_counter() - start
+
+    def trace(j: int) -> tuple[Step, ...]:
+        return tuple(Step(a, s) for a, s in replay(engine, spec, out, j))
+
+    result = _result(spec, props, out.found, trace, out.complete, out.states,
+                     out.transitions, out.depth, seconds, None, [], len(out.initial),
+                     out.limit)
+    result.fast = True
+    return result
 
 
 def _select_properties(spec: Spec, names: Sequence[str] | None) -> list[Property]:
@@ -363,6 +439,7 @@ def _search(
     report: ProgressFn | None,
     progress_after: float,
     canonical: Callable[[Any], Any] | None = None,
+    stop_first: bool = False,
 ) -> Result:
     start = time.perf_counter()
     successors = spec.successors
@@ -392,6 +469,8 @@ def _search(
 
     def everything_found() -> bool:
         # Nothing left to learn: stop, unless a full graph or a pure state count is wanted.
+        if may_stop_early and stop_first and any(k != "sometimes-hit" for k, _ in found.values()):
+            return True  # the first violation or deadlock ends the search (after its level)
         return may_stop_early and not always_left and not sometimes_left and (
             not check_deadlock or "deadlock" in found)
 
@@ -474,6 +553,15 @@ def _search(
             j = parent[j]
         return tuple(reversed(steps))
 
+    return _result(spec, props, found, trace, complete, len(states), transitions, depth,
+                   seconds, edges, states, initial, None)
+
+
+def _result(spec: Spec, props: Sequence[Property], found: dict[str, tuple[str, int]],
+            trace: Callable[[int], tuple[Step, ...]], complete: bool, n_states: int,
+            transitions: int, depth: int, seconds: float, edges: Any, states: list[Any],
+            initial: int, limit: str | None) -> Result:
+    """The Result of a search from what it found (shared by the plain and fast paths)."""
     discoveries: list[Discovery] = []
     hits = {p.name: False for p in props if p.kind == "sometimes"}
     for p in props:
@@ -491,6 +579,8 @@ def _search(
         primary: str | None = next(d.property for d in discoveries if d.kind != "deadlock")
     elif discoveries:
         verdict, primary = "deadlock", "deadlock"
+    elif limit is not None:
+        verdict, primary = "inconclusive", None
     else:
         verdict, primary = "ok", None
     return Result(
@@ -498,7 +588,7 @@ def _search(
         verdict=verdict,
         property=primary,
         discoveries=discoveries,
-        states=len(states),
+        states=n_states,
         transitions=transitions,
         depth=depth,
         seconds=seconds,
@@ -507,4 +597,5 @@ def _search(
         edges=edges,
         state_list=states,
         initial=initial,
+        limit=limit,
     )
