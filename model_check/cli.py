@@ -21,7 +21,7 @@ from .spec import ModelCheckError, ParameterError, Spec, instantiate, parameters
 
 USAGE = (
     "python -m model_check SPEC [-D name=value ...] [--json] [--dot FILE] [--graph-json FILE] "
-    "[--max-states N] [--no-deadlock] [--symmetry] [--property NAME ...] [--expect VERDICT[:PROPERTY]] "
+    "[--max-states N] [--no-deadlock] [--symmetry] [--all-discoveries] [--property NAME ...] [--expect VERDICT[:PROPERTY]] "
     "[--validate N] [--list] [--quiet]"
 )
 
@@ -51,6 +51,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--no-deadlock", action="store_true", help="do not check for deadlocks")
     p.add_argument("--symmetry", action="store_true",
                    help="symmetry reduction through the spec's canonical() (if it has one)")
+    p.add_argument("--all-discoveries", action="store_true",
+                   help="after the first violation or deadlock, keep searching until every "
+                   "property has its shortest discovery (default: stop at the first)")
     p.add_argument("--property", action="append", metavar="NAME",
                    help="check only this property (repeatable)")
     p.add_argument("--expect", metavar="VERDICT[:PROPERTY]",
@@ -142,6 +145,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             validate=args.validate,
             progress=not args.quiet,
             symmetry=args.symmetry,
+            all_discoveries=args.all_discoveries,
         )
         return _report(args, result, expect_verdict, expect_property)
     except ParameterError as exc:

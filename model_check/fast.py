@@ -73,6 +73,7 @@ A counter that two identical workers increment, each going ``idle -> busy -> idl
 from __future__ import annotations
 
 import bisect
+from collections import Counter
 import dataclasses
 import resource
 import time
@@ -82,7 +83,7 @@ from typing import Any
 from .spec import Action, ModelCheckError, Property, SpecError, State
 
 #: States expanded per vectorised batch; bounds the transient memory of a level.
-CHUNK = 1 << 17
+CHUNK = 1 << 16
 
 
 @dataclasses.dataclass(frozen=True)
@@ -187,6 +188,7 @@ class Codec:
         self.domains: list[tuple[Any, ...]] = [tuple(v.domain) for v in model.vars]
         self.sizes: list[int] = [len(d) for d in self.domains]
         self.lookup = [{val: k for k, val in enumerate(d)} for d in self.domains]
+        self.types = [[val.__class__ for val in d] for d in self.domains]
         widths = [max(1, (n - 1).bit_length()) for n in self.sizes]
         procs = model.processes
         self.nproc = procs.count if procs else 0
@@ -233,7 +235,7 @@ class Codec:
         code = 0
         for k, val in enumerate(values):
             c = self.lookup[k].get(val)
-            if c is None or type(val) is not type(self.domains[k][c]):
+            if c is None or val.__class__ is not self.types[k][c]:
                 raise SpecError(f"{self.title}: variable {self.names[k]!r} has value {val!r}, "
                                 f"outside its declared domain {self.domains[k]!r}")
             code |= c << self.shifts[k]
@@ -437,13 +439,22 @@ def validate_model(engine: Engine, spec: Any, props: Sequence[Property], limit: 
         if s not in seen:
             seen.add(s)
             queue.append(s)
+    codes: dict[Any, int] = {}
+
+    def pack(state: Any) -> int:
+        code = codes.get(state)
+        if code is None:
+            code = codes[state] = codec.pack(state)
+        return code
+
     pos = 0
     while pos < len(queue) and pos < limit:
         batch = queue[pos: min(len(queue), limit)]
         pos += len(batch)
-        packed = np.array([codec.pack(s) for s in batch], dtype=np.int64)
-        for s in batch:  # the declared domains, also for the unreduced encoding
-            plain.pack(s)
+        packed = np.array([pack(s) for s in batch], dtype=np.int64)
+        if plain is not codec:  # the declared domains, also for the unreduced encoding
+            for s in batch:
+                plain.pack(s)
         out, rows, cmds, _, _ = engine.expand(packed)
         got: list[list[tuple[int, int]]] = [[] for _ in batch]
         for code, row, cid in zip(out.tolist(), rows.tolist(), cmds.tolist()):
@@ -453,18 +464,18 @@ def validate_model(engine: Engine, spec: Any, props: Sequence[Property], limit: 
             if codec.symmetric:
                 mine = sorted(code for _, code in got[r])
                 # each step fires once per local state: compare the classes reached
-                theirs = sorted(set(codec.pack(t) for _, t in want))
+                theirs = sorted(set(pack(t) for _, t in want))
                 if sorted(set(mine)) != theirs:
                     raise SpecError(f"{title}: the fast model's successors disagree with "
                                     f"successors() in state {s!r} (under symmetry)")
             else:
-                mine_pairs = sorted((repr(engine.action(cid, s)), code) for cid, code in got[r])
-                theirs_pairs = sorted((repr(a), codec.pack(t)) for a, t in want)
+                mine_pairs = Counter((engine.action(cid, s), code) for cid, code in got[r])
+                theirs_pairs = Counter((a, pack(t)) for a, t in want)
                 if mine_pairs != theirs_pairs:
                     mine_show = [(a, codec.unpack(c)) for a, c in mine_pairs]
                     raise SpecError(f"{title}: the fast model's successors disagree with "
                                     f"successors() in state {s!r}: fast {mine_show!r}, "
-                                    f"plain {[(repr(a), t) for a, t in want]!r}")
+                                    f"plain {want!r}")
             for t in (t for _, t in want):
                 if t not in seen:
                     seen.add(t)
@@ -580,7 +591,8 @@ def search(engine: Engine, spec: Any, props: Sequence[Property], check_deadlock:
                     at[at == len(visited)] = 0
                     fresh = visited[at] != uniq
                     uniq, first = uniq[fresh], first[fresh]
-                new_parts.append((uniq, rows[first] + (base + lo), cmds[first]))
+                new_parts.append((uniq, (rows[first] + (base + lo)).astype(np.int32), cmds[first]))
+                del out, rows, cmds
             now = time.perf_counter()
             seen_now = total + sum(len(p[0]) for p in new_parts)
             if max_states is not None and seen_now > max_states:
@@ -608,7 +620,7 @@ def search(engine: Engine, spec: Any, props: Sequence[Property], check_deadlock:
             level = new
             break
         offsets.append(total)
-        par_levels.append(par.astype(np.int32))
+        par_levels.append(par)
         cmd_levels.append(cmd)
         note(new, total)
         total += len(new)

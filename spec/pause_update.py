@@ -76,13 +76,22 @@ class PauseUpdate(Spec):
         return s[:BASE] + tuple(sorted(s[BASE:]))
 
     def actions(self, s: tuple[Any, ...]) -> list[str]:
-        return [a for a, _ in self.successors(s)]
+        return list(self._successor_map(s))
 
     def next_state(self, s: tuple[Any, ...], action: str) -> tuple[Any, ...]:
-        for a, t in self.successors(s):
-            if a == action:
-                return t
-        raise ValueError(f"action {action!r} is not enabled in {s!r}")
+        t = self._successor_map(s).get(action)
+        if t is None:
+            raise ValueError(f"action {action!r} is not enabled in {s!r}")
+        return t
+
+    def _successor_map(self, s: tuple[Any, ...]) -> dict[str, tuple[Any, ...]]:
+        # successors() computes every action at once; remember the last state's, so asking
+        # next_state() for each action of one state (validation, trace replay) costs one call.
+        last = self.__dict__.get("_last")
+        if last is None or last[0] != s:
+            last = (s, dict(self.successors(s)))
+            self.__dict__["_last"] = last
+        return last[1]
 
     def successors(self, s: tuple[Any, ...]) -> list[tuple[str, tuple[Any, ...]]]:
         out = []
