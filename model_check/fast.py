@@ -432,7 +432,6 @@ def validate_model(engine: Engine, spec: Any, props: Sequence[Property], limit: 
     np = engine.np
     codec = engine.codec
     title = spec.title
-    plain = Codec(engine.model, False, title) if codec.symmetric else codec
     seen: set[Any] = set()
     queue = []
     for s in spec.init_states():
@@ -452,9 +451,6 @@ def validate_model(engine: Engine, spec: Any, props: Sequence[Property], limit: 
         batch = queue[pos: min(len(queue), limit)]
         pos += len(batch)
         packed = np.array([pack(s) for s in batch], dtype=np.int64)
-        if plain is not codec:  # the declared domains, also for the unreduced encoding
-            for s in batch:
-                plain.pack(s)
         out, rows, cmds, _, _ = engine.expand(packed)
         got: list[list[tuple[int, int]]] = [[] for _ in batch]
         for code, row, cid in zip(out.tolist(), rows.tolist(), cmds.tolist()):
