@@ -213,15 +213,16 @@ def check(
         raise ModelCheckError(
             "symmetry reduction cannot be combined with a state graph: its edges would lead "
             "to class representatives, not to the actions' real successors")
-    if validate:
-        validate_spec(spec, props, limit=validate)
-    report = _stderr_progress(sys.stderr) if progress is True else progress or None
     engine = None if keep_graph else _fast_engine(spec, props, symmetry)
+    explored: list[tuple[Any, list[tuple[Any, Any]]]] | None = [] if engine else None
+    if validate:
+        validate_spec(spec, props, limit=validate, explored=explored)
+    report = _stderr_progress(sys.stderr) if progress is True else progress or None
     if engine is not None:
         if validate:
             from .fast import validate_model
 
-            validate_model(engine, spec, props, validate)
+            validate_model(engine, spec, props, explored or [])
         return _fast_search(engine, spec, props, deadlock, not all_discoveries, max_states,
                             max_seconds, max_memory, report, progress_after)
     return _search(spec, props, deadlock, max_states, keep_graph, report, progress_after,
@@ -295,10 +296,12 @@ def _show(state: Any, limit: int = 300) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def validate_spec(spec: Spec, props: Sequence[Property], limit: int = 1000) -> None:
+def validate_spec(spec: Spec, props: Sequence[Property], limit: int = 1000,
+                  explored: list[tuple[Any, list[tuple[Any, Any]]]] | None = None) -> None:
     """Explore up to ``limit`` states calling every spec function twice; raise SpecError on
     an unhashable state, a nondeterministic ``actions``/``next_state``/``successors``, an
-    exception in any of them or in a property, or no initial state."""
+    exception in any of them or in a property, or no initial state.  Each state explored and
+    its ``(action, next state)`` pairs are appended to ``explored`` when it is given."""
     title = spec.title
     try:
         first = list(spec.init_states())
@@ -317,8 +320,8 @@ def validate_spec(spec: Spec, props: Sequence[Property], limit: int = 1000) -> N
         if s not in seen:
             seen.add(s)
             queue.append(s)
-    for explored, s in enumerate(queue):
-        if explored >= limit:
+    for number, s in enumerate(queue):
+        if number >= limit:
             break
         for p in props:
             try:
@@ -372,6 +375,8 @@ def validate_spec(spec: Spec, props: Sequence[Property], limit: int = 1000) -> N
             if c != again_c:
                 raise SpecError(f"{title}: canonical() is not idempotent in state {_show(s)}: "
                                 f"{_show(c)} then {_show(again_c)}")
+        if explored is not None:
+            explored.append((s, pairs))
         for _, t in pairs:
             if t not in seen:
                 seen.add(t)

@@ -24,7 +24,9 @@ equal those of the plain search with ``canonical`` sorting the processes.
 
 Before the search, :func:`validate_model` compares the commands with the spec's
 ``successors``, the vectorised properties with the plain ones and the declared domains with
-the values met, on the first ``validate`` states; any difference is a :class:`SpecError`.
+the values met, on the states the plain validation pass explored (``check(validate=N)``);
+any difference is a :class:`SpecError`.  During the search every update is checked against
+its variable's domain too.
 
 Guards and updates receive a :class:`Columns` view ``v``: ``v.name`` is the column of codes of
 variable ``name`` (an ``int64`` array), ``v.count(value)`` the number of processes in a local
@@ -427,17 +429,16 @@ class Engine:
         return out.astype(bool, copy=False)
 
 
-def validate_model(engine: Engine, spec: Any, props: Sequence[Property], limit: int) -> None:
-    """Compare the fast model with the plain spec on up to ``limit`` states (breadth-first)."""
+def validate_model(engine: Engine, spec: Any, props: Sequence[Property],
+                   explored: Sequence[tuple[Any, Sequence[tuple[Any, Any]]]]) -> None:
+    """Compare the fast model with the plain spec on the states the validation pass explored
+    (each with its ``(action, next state)`` pairs): the declared domains, every command's
+    successors, every vectorised property and ``done``; raise SpecError on a difference."""
     np = engine.np
     codec = engine.codec
     title = spec.title
-    seen: set[Any] = set()
-    queue = []
-    for s in spec.init_states():
-        if s not in seen:
-            seen.add(s)
-            queue.append(s)
+    if not explored:
+        return
     codes: dict[Any, int] = {}
 
     def pack(state: Any) -> int:
@@ -446,49 +447,38 @@ def validate_model(engine: Engine, spec: Any, props: Sequence[Property], limit: 
             code = codes[state] = codec.pack(state)
         return code
 
-    pos = 0
-    while pos < len(queue) and pos < limit:
-        batch = queue[pos: min(len(queue), limit)]
-        pos += len(batch)
-        packed = np.array([pack(s) for s in batch], dtype=np.int64)
-        out, rows, cmds, _, _ = engine.expand(packed)
-        got: list[list[tuple[int, int]]] = [[] for _ in batch]
-        for code, row, cid in zip(out.tolist(), rows.tolist(), cmds.tolist()):
-            got[row].append((cid, code))
+    batch = [s for s, _ in explored]
+    packed = np.array([pack(s) for s in batch], dtype=np.int64)
+    out, rows, cmds, _, _ = engine.expand(packed)
+    got: list[list[tuple[int, int]]] = [[] for _ in batch]
+    for code, row, cid in zip(out.tolist(), rows.tolist(), cmds.tolist()):
+        got[row].append((cid, code))
+    for r, (s, want) in enumerate(explored):
+        if codec.symmetric:
+            # each step fires once per local state: compare the classes reached
+            mine = {code for _, code in got[r]}
+            if mine != {pack(t) for _, t in want}:
+                raise SpecError(f"{title}: the fast model's successors disagree with "
+                                f"successors() in state {s!r} (under symmetry)")
+        else:
+            mine_pairs = Counter((engine.action(cid, s), code) for cid, code in got[r])
+            if mine_pairs != Counter((a, pack(t)) for a, t in want):
+                mine_show = [(a, codec.unpack(c)) for a, c in mine_pairs]
+                raise SpecError(f"{title}: the fast model's successors disagree with "
+                                f"successors() in state {s!r}: fast {mine_show!r}, "
+                                f"plain {list(want)!r}")
+    for p in props:
+        fast = engine.predicate(engine.model.properties[p.name], packed).tolist()
         for r, s in enumerate(batch):
-            want = list(spec.successors(s))
-            if codec.symmetric:
-                mine = sorted(code for _, code in got[r])
-                # each step fires once per local state: compare the classes reached
-                theirs = sorted(set(pack(t) for _, t in want))
-                if sorted(set(mine)) != theirs:
-                    raise SpecError(f"{title}: the fast model's successors disagree with "
-                                    f"successors() in state {s!r} (under symmetry)")
-            else:
-                mine_pairs = Counter((engine.action(cid, s), code) for cid, code in got[r])
-                theirs_pairs = Counter((a, pack(t)) for a, t in want)
-                if mine_pairs != theirs_pairs:
-                    mine_show = [(a, codec.unpack(c)) for a, c in mine_pairs]
-                    raise SpecError(f"{title}: the fast model's successors disagree with "
-                                    f"successors() in state {s!r}: fast {mine_show!r}, "
-                                    f"plain {want!r}")
-            for t in (t for _, t in want):
-                if t not in seen:
-                    seen.add(t)
-                    queue.append(t)
-        for p in props:
-            fast = engine.predicate(engine.model.properties[p.name], packed)
-            for r, s in enumerate(batch):
-                if bool(fast[r]) != bool(p.predicate(s)):
-                    raise SpecError(f"{title}: the fast form of property {p.name!r} gives "
-                                    f"{bool(fast[r])} in state {s!r}, the plain one "
-                                    f"{bool(p.predicate(s))}")
-        if engine.model.done is not None:
-            fast = engine.predicate(engine.model.done, packed)
-            for r, s in enumerate(batch):
-                if bool(fast[r]) != bool(spec.is_done(s)):
-                    raise SpecError(f"{title}: the fast form of is_done gives {bool(fast[r])} "
-                                    f"in state {s!r}, is_done() {bool(spec.is_done(s))}")
+            if fast[r] != bool(p.predicate(s)):
+                raise SpecError(f"{title}: the fast form of property {p.name!r} gives "
+                                f"{fast[r]} in state {s!r}, the plain one {not fast[r]}")
+    if engine.model.done is not None:
+        fast = engine.predicate(engine.model.done, packed).tolist()
+        for r, s in enumerate(batch):
+            if fast[r] != bool(spec.is_done(s)):
+                raise SpecError(f"{title}: the fast form of is_done gives {fast[r]} "
+                                f"in state {s!r}, is_done() {not fast[r]}")
 
 
 def _rss() -> int:
