@@ -69,7 +69,7 @@ A counter that two identical workers increment, each going ``idle -> busy -> idl
 >>> r.verdict, r.states, r.transitions, r.depth, r.fast
 ('ok', 16, 24, 6, True)
 >>> check(Two(), symmetry=True).states
-10
+9
 """
 
 from __future__ import annotations
