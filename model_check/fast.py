@@ -67,7 +67,7 @@ A counter that two identical workers increment, each going ``idle -> busy -> idl
 >>> from model_check import check
 >>> r = check(Two())
 >>> r.verdict, r.states, r.transitions, r.depth, r.fast
-('ok', 16, 24, 6, True)
+('ok', 12, 20, 6, True)
 >>> check(Two(), symmetry=True).states
 9
 """
