@@ -191,6 +191,7 @@ class Codec:
         self.sizes: list[int] = [len(d) for d in self.domains]
         self.lookup = [{val: k for k, val in enumerate(d)} for d in self.domains]
         self.types = [[val.__class__ for val in d] for d in self.domains]
+        self.typesets = [set(t) for t in self.types]
         widths = [max(1, (n - 1).bit_length()) for n in self.sizes]
         procs = model.processes
         self.nproc = procs.count if procs else 0
@@ -254,6 +255,45 @@ class Codec:
         if self.symmetric:
             for c, n in enumerate(counts):
                 code |= n << self.shifts[self.nvars + c]
+        return code
+
+    def pack_many(self, states: Sequence[Any]) -> Any:
+        """The codes of ``states`` as an int64 array, packed column by column (same checks
+        and errors as :meth:`pack`)."""
+        import numpy as np
+
+        if not states:
+            return np.zeros(0, dtype=np.int64)
+        if self.model.processes is not None and self.model.state_type is not None:
+            rows = [tuple(s)[:-1] + tuple(s[-1]) for s in states]
+        else:
+            rows = [tuple(s) for s in states]
+        width = self.nvars + self.nproc
+        if any(len(r) != width for r in rows):
+            bad = next(s for s, r in zip(states, rows) if len(r) != width)
+            return np.array([self.pack(bad)])  # raises the shape error
+        columns = list(zip(*rows))
+        code = np.zeros(len(rows), dtype=np.int64)
+        for k in range(self.nvars):
+            col = columns[k]
+            try:
+                if not set(map(type, col)) <= self.typesets[k]:
+                    raise KeyError(k)
+                codes = np.array(list(map(self.lookup[k].__getitem__, col)), dtype=np.int64)
+            except (KeyError, TypeError):  # one at a time: raises, naming variable and value
+                return np.array([self.pack(s) for s in states], dtype=np.int64)
+            code |= codes << self.shifts[k]
+        for i in range(self.nproc):
+            col = columns[self.nvars + i]
+            try:
+                codes = np.array(list(map(self.local_lookup.__getitem__, col)), dtype=np.int64)
+            except (KeyError, TypeError):
+                return np.array([self.pack(s) for s in states], dtype=np.int64)
+            if self.symmetric:
+                for c in range(len(self.local)):
+                    code += (codes == c).astype(np.int64) << self.shifts[self.nvars + c]
+            else:
+                code |= codes << self.shifts[self.nvars + i]
         return code
 
     def unpack(self, code: int) -> Any:
@@ -415,7 +455,7 @@ class Engine:
         label, _, _, src, _, slot = self.commands[cid]
         if not isinstance(label, Step):
             return label
-        if slot is None:
+        if slot is None and state is not None:
             _, locals_ = self.codec.split(state)
             slot = next(i for i, val in enumerate(locals_)
                         if self.codec.local_lookup.get(val) == src)
@@ -434,36 +474,40 @@ def validate_model(engine: Engine, spec: Any, props: Sequence[Property],
     """Compare the fast model with the plain spec on the states the validation pass explored
     (each with its ``(action, next state)`` pairs): the declared domains, every command's
     successors, every vectorised property and ``done``; raise SpecError on a difference."""
-    np = engine.np
     codec = engine.codec
     title = spec.title
     if not explored:
         return
-    codes: dict[Any, int] = {}
-
-    def pack(state: Any) -> int:
-        code = codes.get(state)
-        if code is None:
-            code = codes[state] = codec.pack(state)
-        return code
-
     batch = [s for s, _ in explored]
-    packed = np.array([pack(s) for s in batch], dtype=np.int64)
+    packed = codec.pack_many(batch)
+    succ = codec.pack_many([t for _, want in explored for _, t in want]).tolist()
     out, rows, cmds, _, _ = engine.expand(packed)
-    got: list[list[tuple[int, int]]] = [[] for _ in batch]
-    for code, row, cid in zip(out.tolist(), rows.tolist(), cmds.tolist()):
-        got[row].append((cid, code))
-    for r, (s, want) in enumerate(explored):
-        if codec.symmetric:
-            # each step fires once per local state: compare the classes reached
-            mine = {code for _, code in got[r]}
-            if mine != {pack(t) for _, t in want}:
-                raise SpecError(f"{title}: the fast model's successors disagree with "
-                                f"successors() in state {s!r} (under symmetry)")
-        else:
-            mine_pairs = Counter((engine.action(cid, s), code) for cid, code in got[r])
-            if mine_pairs != Counter((a, pack(t)) for a, t in want):
-                mine_show = [(a, codec.unpack(c)) for a, c in mine_pairs]
+    out_l, rows_l, cmds_l = out.tolist(), rows.tolist(), cmds.tolist()
+    theirs_rows = [r for r, (_, want) in enumerate(explored) for _ in want]
+    if codec.symmetric:
+        # each step fires once per local state: compare the classes reached from each state
+        mine_set = set(zip(rows_l, out_l))
+        theirs_set = set(zip(theirs_rows, succ))
+        agree = mine_set == theirs_set
+    else:
+        labels = [engine.action(cid, None) for cid in range(len(engine.commands))]
+        theirs_actions = [a for _, want in explored for a, _ in want]
+        agree = Counter(zip(rows_l, (labels[c] for c in cmds_l), out_l)) == Counter(
+            zip(theirs_rows, theirs_actions, succ))
+    if not agree:
+        got: list[list[tuple[Any, int]]] = [[] for _ in batch]
+        for code, row, cid in zip(out_l, rows_l, cmds_l):
+            got[row].append((engine.action(cid, batch[row]), code))
+        at = 0
+        for r, (s, want) in enumerate(explored):
+            codes = succ[at: at + len(want)]
+            at += len(want)
+            if codec.symmetric:
+                same = {c for _, c in got[r]} == set(codes)
+            else:
+                same = Counter(got[r]) == Counter(zip((a for a, _ in want), codes))
+            if not same:
+                mine_show = [(a, codec.unpack(c)) for a, c in got[r]]
                 raise SpecError(f"{title}: the fast model's successors disagree with "
                                 f"successors() in state {s!r}: fast {mine_show!r}, "
                                 f"plain {list(want)!r}")
