@@ -408,7 +408,7 @@ def test_post_fix_mixes_versions_when_an_abort_pause_lands_between_gate_and_read
     from spec import POST_FIX
 
     params = {"scenario": "concurrent", "requests": 1, "updates": 2, "mode": "abort"}
-    data = to_json(check(POST_FIX(**params), deadlock=False))
+    data = to_json(check(POST_FIX(**params), deadlock=False, all_discoveries=True))
     trace = next(d["trace"] for d in data["discoveries"] if d["property"] == "update_safety")
     with Harness("POST_FIX", **params) as h:
         h.replay(trace)   # every step taken; the abstract state equals the trace's each time

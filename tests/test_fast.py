@@ -197,3 +197,14 @@ def test_first_violation_stops_early() -> None:
     assert first.verdict == every.verdict == "violation"
     assert first.depth == first.primary.length == 6 and not first.complete
     assert first.states < every.states
+
+
+def test_cli_all_discoveries_flag(capsys: pytest.CaptureFixture[str]) -> None:
+    from model_check.cli import main
+
+    base = ["spec:PAUSE_UPDATE_PRE_FIX", "-D", "clients=4", "--quiet"]
+    assert main(base) == 1
+    first = capsys.readouterr().out.splitlines()[-1]
+    assert main([*base, "--all-discoveries"]) == 1
+    every = capsys.readouterr().out.splitlines()[-1]
+    assert "depth=6 " in first and "states=1172 " in every and first != every

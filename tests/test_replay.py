@@ -21,7 +21,7 @@ R1_PARAMS = {"scenario": "concurrent", "requests": 1}
 
 def trace_of(spec, prop: str) -> list[dict]:
     """The JSON trace of ``prop``'s shortest discovery, as ``--json`` prints it."""
-    data = to_json(check(spec))
+    data = to_json(check(spec, all_discoveries=True))
     return next(d["trace"] for d in data["discoveries"] if d["property"] == prop)
 
 
@@ -62,7 +62,8 @@ def test_post_fix_engine_differs_from_the_r1_trace_at_the_check(r1):
 def test_r1_replays_from_the_cli_json(tmp_path):
     out = subprocess.run(
         [sys.executable, "-m", "model_check", "spec:PRE_FIX", "-D", "scenario=concurrent",
-         "-D", "requests=1", "--property", "update_safety", "--json", "--quiet"],
+         "-D", "requests=1", "--property", "update_safety", "--json", "--quiet",
+         "--all-discoveries"],
         cwd=ROOT, capture_output=True, text=True, check=False)
     assert out.returncode == 1, out.stderr
     data = json.loads(out.stdout)

@@ -74,7 +74,7 @@ def discovery(result, name):
 
 
 def test_pre_fix_r1_counterexample_is_pinned():
-    result = check(PRE_FIX(scenario="concurrent", requests=1))
+    result = check(PRE_FIX(scenario="concurrent", requests=1), all_discoveries=True)
     assert result.verdict == "violation" and result.property == "update_safety"
     assert actions(discovery(result, "update_safety")) == R1
     # The same flaw seen as a state property: continue runs while the update is on the
@@ -89,7 +89,7 @@ def test_ipc_before_22290_d1_deadlock_is_pinned():
 
 
 def test_disk_s3_lost_reply_is_pinned():
-    result = check(DISK(scenario="concurrent", requests=0, updates=2))
+    result = check(DISK(scenario="concurrent", requests=0, updates=2), all_discoveries=True)
     assert actions(discovery(result, "deadlock")) == S3
     last = discovery(result, "deadlock").trace[-1].state
     assert last.pc[2] == L.UPD_REPLY_PAUSED  # upd0 waits forever
