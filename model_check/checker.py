@@ -4,11 +4,17 @@ The search keeps one dict (state -> index) and three parallel lists (state, pare
 action that reached it).  Breadth-first order means the first time a state is reached is by
 a shortest path, so following parent links back from any state gives a shortest trace.
 
-Like stateright, the search does not stop at the first violation: it records the first
-(shortest) discovery of every property and stops when every ``always`` property has a
-counterexample, every ``sometimes`` property has been hit and (if checked) a deadlock has
-been found, or when the reachable states are exhausted.  The order of actions is the
-spec's, so every figure (states, transitions, depth, traces) is deterministic.
+Like TLC, the search stops at the first violation or deadlock by default (at the end of the
+breadth-first level where it appears, so the figures do not depend on the order of actions
+within a level).  With ``all_discoveries=True`` it records the first (shortest) discovery of
+every property and stops when every ``always`` property has a counterexample, every
+``sometimes`` property has been hit and (if checked) a deadlock has been found, or when the
+reachable states are exhausted.  The order of actions is the spec's, so every figure
+(states, transitions, depth, traces) is deterministic.
+
+Specs that declare a :class:`model_check.fast.FastModel` run on the fast path of
+:mod:`model_check.fast` (packed states, level-batched numpy successors); this module's
+``_search`` stays the reference and both give the same figures.
 
 Before the search, a validation pass explores the first ``validate`` states the slow way,
 calling every function twice, so a malformed spec is rejected with a precise message
@@ -23,8 +29,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any, TextIO
 
-from .spec import Action, ModelCheckError, Property, Spec, SpecError, State
-from .spec import LIVENESS_KINDS, SAFETY_KINDS
+from .spec import LIVENESS_KINDS, SAFETY_KINDS, Action, ModelCheckError, Property, Spec, SpecError, State
 
 #: Default bound of :func:`check`'s ``max_states`` from the command line.
 DEFAULT_MAX_STATES = 20_000_000
@@ -88,14 +93,16 @@ class Result:
 
     ``verdict`` is ``"ok"``, ``"violation"`` (an ``always`` property fails, or a
     ``sometimes`` property is never hit), ``"deadlock"``, or ``"inconclusive"`` (a limit
-    stopped the search before any violation or deadlock was found).  ``limit`` names the
-    limit that stopped the search (``"states"``, ``"seconds"``, ``"memory"``) or is None; a
-    violation found before a limit keeps its verdict and ``limit`` still says why the search
-    stopped.  ``property`` names the first
+    stopped the search before any violation or deadlock was found).  A violation found
+    before a limit keeps its verdict and ``limit`` still says why the search stopped.
+    ``property`` names the first
     violated property in declaration order (``"deadlock"`` for a deadlock, None when ok).
     ``states`` counts distinct reachable states explored, ``transitions`` every
     (state, action) pair generated, ``depth`` the largest number of steps on a shortest path
     from an initial state.  ``complete`` says the whole reachable space was explored.
+    ``limit`` names the limit (``"states"``, ``"seconds"``, ``"memory"``) that stopped an
+    ``"inconclusive"`` search.  ``fast`` says the packed fast path ran (see
+    :mod:`model_check.fast`); it keeps states packed, so ``state_list`` is then empty.
     """
 
     spec: Spec
@@ -112,6 +119,7 @@ class Result:
     state_list: list[State]
     initial: int
     limit: str | None = None
+    fast: bool = False
 
     @property
     def primary(self) -> Discovery | None:
@@ -170,6 +178,7 @@ def check(
     progress: ProgressFn | bool = False,
     progress_after: float = 1.5,
     symmetry: bool = False,
+    all_discoveries: bool = False,
     liveness: bool = False,
 ) -> Result:
     """Explore every reachable state of ``spec`` breadth-first and check its properties.
@@ -185,9 +194,9 @@ def check(
     max_states, max_seconds, max_memory : optional
         Stop once more distinct states than ``max_states`` are found, after ``max_seconds``
         of search, or once the process's resident memory exceeds ``max_memory`` bytes
-        (time and memory are read every 1024 expanded states).  A stopped search returns
-        ``verdict="inconclusive"`` (unless it already found a violation or deadlock), with
-        ``limit`` naming the limit and every discovery made so far.
+        (read every 1024 expanded states, or between batches on the fast path).  A stopped
+        search returns ``verdict="inconclusive"`` (unless it already found a violation or
+        deadlock), with ``limit`` naming the limit and every discovery made so far.
     keep_graph : bool
         Keep every edge so :meth:`Result.graph` can build the state graph.
     validate : int
@@ -198,11 +207,21 @@ def check(
     symmetry : bool
         Identify states with the same ``spec.canonical(state)`` (symmetry reduction): each
         class is explored once, through the first member found, so traces stay real paths.
+    all_discoveries : bool
+        Keep searching after the first violation or deadlock until every property has its
+        shortest discovery (or the space is exhausted).  By default the search stops at the
+        end of the breadth-first level where the first violation or deadlock appears, so
+        its figures do not depend on the order of actions within a level.
     liveness : bool
         Also check the ``eventually``/``leads_to`` properties under weak fairness
         (:func:`model_check.liveness.check_liveness`, on a second exploration of the full
         graph, never symmetry-reduced); naming one in ``properties`` implies it.  A
         violation adds a lasso discovery.
+
+    Specs that return a :class:`model_check.fast.FastModel` from ``fast_model()`` run on
+    the packed, vectorised fast path (same figures and trace lengths; traces are replayed
+    through ``next_state``); the others, and searches that keep the graph, run the plain
+    path.
 
     Examples
     --------
@@ -224,11 +243,22 @@ def check(
         raise ModelCheckError(
             "symmetry reduction cannot be combined with a state graph: its edges would lead "
             "to class representatives, not to the actions' real successors")
+    engine = None if keep_graph else _fast_engine(spec, props, symmetry)
+    explored: list[tuple[Any, list[tuple[Any, Any]]]] | None = [] if engine else None
     if validate:
-        validate_spec(spec, props, limit=validate)
+        validate_spec(spec, props, limit=validate, explored=explored)
     report = _stderr_progress(sys.stderr) if progress is True else progress or None
-    result = _search(spec, props, deadlock, max_states, keep_graph, report, progress_after,
-                     spec.canonical if symmetry else None, max_seconds, max_memory)
+    if engine is not None:
+        if validate:
+            from .fast import validate_model
+
+            validate_model(engine, spec, props, explored or [])
+        result = _fast_search(engine, spec, props, deadlock, not all_discoveries, max_states,
+                              max_seconds, max_memory, report, progress_after)
+    else:
+        result = _search(spec, props, deadlock, max_states, keep_graph, report, progress_after,
+                         spec.canonical if symmetry else None, max_seconds, max_memory,
+                         stop_first=not all_discoveries)
     # -- liveness (model_check.liveness): only when asked for or a liveness property is named
     from .liveness import liveness_properties, merge_liveness
 
@@ -237,6 +267,49 @@ def check(
         live = [p for p in live if p.name in set(properties)]
     if live and (liveness or properties is not None):
         merge_liveness(result, [p.name for p in live], max_states, report)
+    return result
+
+
+def _fast_engine(spec: Spec, props: Sequence[Property], symmetry: bool) -> Any:
+    """The fast path's engine for this search, or None when it does not apply."""
+    try:
+        model = spec.fast_model()
+    except ImportError:  # numpy missing: the plain path runs
+        return None
+    if model is None:
+        return None
+    if any(p.name not in model.properties for p in props):
+        return None
+    if type(spec).is_done is not Spec.is_done and model.done is None:
+        return None
+    if symmetry and model.processes is None:
+        return None
+    try:
+        from .fast import Engine, Unsupported
+
+        return Engine(model, symmetry, spec.title)
+    except (ImportError, Unsupported):
+        return None
+
+
+def _fast_search(engine: Any, spec: Spec, props: list[Property], check_deadlock: bool,
+                 stop_first: bool, max_states: int | None, max_seconds: float | None,
+                 max_memory: int | None, report: ProgressFn | None,
+                 progress_after: float) -> Result:
+    from .fast import replay, search
+
+    start = time.perf_counter()
+    out = search(engine, spec, props, check_deadlock, stop_first, max_states, max_seconds,
+                 max_memory, report, progress_after, start)
+    seconds = time.perf_counter() - start
+
+    def trace(j: int) -> tuple[Step, ...]:
+        return tuple(Step(a, s) for a, s in replay(engine, spec, out, j))
+
+    result = _result(spec, props, out.found, trace, out.complete, out.states,
+                     out.transitions, out.depth, seconds, None, [], len(out.initial),
+                     out.limit)
+    result.fast = True
     return result
 
 
@@ -266,10 +339,12 @@ def _show(state: Any, limit: int = 300) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def validate_spec(spec: Spec, props: Sequence[Property], limit: int = 1000) -> None:
+def validate_spec(spec: Spec, props: Sequence[Property], limit: int = 1000,
+                  explored: list[tuple[Any, list[tuple[Any, Any]]]] | None = None) -> None:
     """Explore up to ``limit`` states calling every spec function twice; raise SpecError on
     an unhashable state, a nondeterministic ``actions``/``next_state``/``successors``, an
-    exception in any of them or in a property, or no initial state."""
+    exception in any of them or in a property, or no initial state.  Each state explored and
+    its ``(action, next state)`` pairs are appended to ``explored`` when it is given."""
     title = spec.title
     try:
         first = list(spec.init_states())
@@ -288,8 +363,8 @@ def validate_spec(spec: Spec, props: Sequence[Property], limit: int = 1000) -> N
         if s not in seen:
             seen.add(s)
             queue.append(s)
-    for explored, s in enumerate(queue):
-        if explored >= limit:
+    for number, s in enumerate(queue):
+        if number >= limit:
             break
         for p in props:
             try:
@@ -353,6 +428,8 @@ def validate_spec(spec: Spec, props: Sequence[Property], limit: int = 1000) -> N
             if c != again_c:
                 raise SpecError(f"{title}: canonical() is not idempotent in state {_show(s)}: "
                                 f"{_show(c)} then {_show(again_c)}")
+        if explored is not None:
+            explored.append((s, pairs))
         for _, t in pairs:
             if t not in seen:
                 seen.add(t)
@@ -424,6 +501,7 @@ def _search(
     canonical: Callable[[Any], Any] | None = None,
     max_seconds: float | None = None,
     max_memory: int | None = None,
+    stop_first: bool = False,
 ) -> Result:
     start = time.perf_counter()
     successors = spec.successors
@@ -456,6 +534,8 @@ def _search(
 
     def everything_found() -> bool:
         # Nothing left to learn: stop, unless a full graph or a pure state count is wanted.
+        if may_stop_early and stop_first and any(k != "sometimes-hit" for k, _ in found.values()):
+            return True  # the first violation or deadlock ends the search (after its level)
         return may_stop_early and not always_left and not sometimes_left and (
             not check_deadlock or "deadlock" in found)
 
@@ -544,6 +624,15 @@ def _search(
             j = parent[j]
         return tuple(reversed(steps))
 
+    return _result(spec, props, found, trace, complete, len(states), transitions, depth,
+                   seconds, edges, states, initial, stopped_by)
+
+
+def _result(spec: Spec, props: Sequence[Property], found: dict[str, tuple[str, int]],
+            trace: Callable[[int], tuple[Step, ...]], complete: bool, n_states: int,
+            transitions: int, depth: int, seconds: float, edges: Any, states: list[Any],
+            initial: int, limit: str | None) -> Result:
+    """The Result of a search from what it found (shared by the plain and fast paths)."""
     discoveries: list[Discovery] = []
     hits = {p.name: False for p in props if p.kind == "sometimes"}
     for p in props:
@@ -561,7 +650,7 @@ def _search(
         primary: str | None = next(d.property for d in discoveries if d.kind != "deadlock")
     elif discoveries:
         verdict, primary = "deadlock", "deadlock"
-    elif stopped_by is not None:
+    elif limit is not None:
         verdict, primary = "inconclusive", None
     else:
         verdict, primary = "ok", None
@@ -570,7 +659,7 @@ def _search(
         verdict=verdict,
         property=primary,
         discoveries=discoveries,
-        states=len(states),
+        states=n_states,
         transitions=transitions,
         depth=depth,
         seconds=seconds,
@@ -579,5 +668,5 @@ def _search(
         edges=edges,
         state_list=states,
         initial=initial,
-        limit=stopped_by,
+        limit=limit,
     )

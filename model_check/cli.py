@@ -31,7 +31,8 @@ USAGE = (
     "python -m model_check SPEC [-D name=value ...] [--json] [--expect VERDICT[:PROPERTY]] "
     "[--property NAME ...] [--no-deadlock] [--max-states N] [--max-seconds S] "
     "[--max-memory SIZE] [--junit F] [--sarif F] [--certificate F] [--mermaid F] [--html F] "
-    "[--itf F] [--dot F] [--dot-path F] [--graph-json F] [--symmetry] [--validate N] [--list] "
+    "[--itf F] [--dot F] [--dot-path F] [--graph-json F] [--symmetry] [--all-discoveries] "
+    "[--validate N] [--list] "
     "[--legend] [--quiet] [--liveness] | verify CERT | diff SPEC_A SPEC_B [-D name=value ...]"
 )
 
@@ -127,6 +128,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="print what each abbreviation in the spec's output means, and exit")
     p.add_argument("--quiet", action="store_true",
                    help="no progress lines; print only the verdict essentials and the summary")
+    p.add_argument("--all-discoveries", action="store_true",
+                   help="after the first violation or deadlock, keep searching until every "
+                   "property has its shortest discovery (default: stop at the first)")
     # liveness (model_check.liveness); naming a liveness property with --property implies it
     p.add_argument("--liveness", action="store_true",
                    help="also check the eventually/leads_to properties under weak fairness "
@@ -356,11 +360,13 @@ def _check_main(args: argparse.Namespace) -> int:
         progress=not args.quiet,
         symmetry=args.symmetry,
         liveness=args.liveness,
+        all_discoveries=args.all_discoveries,
     )
     checked = [p for p in spec.properties() if properties is None or p.name in properties]
     bounds = {"deadlock": deadlock, "properties": properties, "max_states": args.max_states,
               "max_seconds": args.max_seconds, "max_memory": max_memory,
-              "symmetry": args.symmetry, "validate": args.validate}
+              "symmetry": args.symmetry, "validate": args.validate,
+              "all_discoveries": args.all_discoveries, "liveness": args.liveness}
     focus = _focus(result, expect_property)
     files = _render(args, outputs, result, checked, deadlock, bounds, focus)
     _write_all(outputs, files)
@@ -510,7 +516,9 @@ def _verify(args: argparse.Namespace) -> int:
         result = check(spec, deadlock=bounds["deadlock"], properties=bounds["properties"],
                        max_states=bounds["max_states"], max_seconds=bounds["max_seconds"],
                        max_memory=bounds["max_memory"], validate=bounds["validate"],
-                       symmetry=bounds["symmetry"], progress=not args.quiet)
+                       symmetry=bounds["symmetry"], progress=not args.quiet,
+                       all_discoveries=bounds.get("all_discoveries", False),
+                       liveness=bounds.get("liveness", False))
         checked = [q for q in spec.properties()
                    if bounds["properties"] is None or q.name in bounds["properties"]]
         fresh = make_certificate(cert["spec"], result, checked, bounds["deadlock"], bounds)

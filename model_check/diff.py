@@ -105,6 +105,7 @@ def _then(a: Spec, b: Spec, t_a: State, t_b: State | None) -> Effect | None:
 def verdict_differences(a: Spec, b: Spec, **bounds: Any) -> list[tuple[str, str, str]]:
     """``(property, verdict in a, verdict in b)`` for every property (and deadlock) whose
     verdict differs; a property only one variant declares has verdict ``-`` in the other."""
+    bounds = {"all_discoveries": True, **bounds}  # a verdict for every property, not the first
     out_a = {v.name: v.verdict for v in property_verdicts(check(a, **bounds), a.properties(), True)}
     out_b = {v.name: v.verdict for v in property_verdicts(check(b, **bounds), b.properties(), True)}
     names = list(out_a) + [n for n in out_b if n not in out_a]

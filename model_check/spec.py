@@ -290,6 +290,30 @@ class Spec:
         interchangeable processes sorted.  Used only by ``check(..., symmetry=True)``."""
         return state
 
+    def fast_model(self) -> Any:
+        """Opt in to the fast path (optional): a :class:`model_check.fast.FastModel`
+        declaring each variable's domain, the actions as guarded commands over codes and a
+        vectorised form of each property; None (the default) keeps the plain path.
+
+        The checker validates the declaration against this spec on the first states
+        (``check(validate=N)``): a value outside its declared domain, or a command that
+        disagrees with :meth:`successors`, is a :class:`SpecError`.
+
+        >>> from model_check.fast import FastModel, Var, Command
+        >>> class Flip(Spec):
+        ...     def init_states(self): return [(False,)]
+        ...     def actions(self, s): return ["flip"]
+        ...     def next_state(self, s, a): return (not s[0],)
+        ...     def fast_model(self):
+        ...         return FastModel([Var("up", (False, True))],
+        ...                          [Command("flip", None, lambda v: {"up": 1 - v.up})])
+        >>> from model_check import check
+        >>> r = check(Flip())
+        >>> r.fast, r.states, r.transitions
+        (True, 2, 2)
+        """
+        return None
+
     def fields(self, state: State) -> dict[str, Any]:
         """The state as named variables, for printing only what a step changed."""
         if hasattr(state, "_asdict"):

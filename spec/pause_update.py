@@ -21,6 +21,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from model_check import Parameter, Property, Spec, always
+from model_check.fast import Command, FastModel, Processes, Step, Var
 
 CTL1 = ("P0", "DRAIN", "U0", "WWAIT", "APPLY", "R0", "DONE")
 P0, DRAIN, U0, WWAIT, APPLY, R0, DONE = range(7)
@@ -41,7 +42,7 @@ class PauseUpdate(Spec):
     name = "PAUSE_UPDATE"
     post_fix: ClassVar[bool] = False
     parameters = (
-        Parameter("clients", 2, "number of clients G", minimum=1, maximum=16),
+        Parameter("clients", 2, "number of clients G", minimum=1),
         Parameter("scenario", "B", "A: controller 1 only; B: with controller 2",
                   choices=("A", "B")),
     )
@@ -75,13 +76,22 @@ class PauseUpdate(Spec):
         return s[:BASE] + tuple(sorted(s[BASE:]))
 
     def actions(self, s: tuple[Any, ...]) -> list[str]:
-        return [a for a, _ in self.successors(s)]
+        return list(self._successor_map(s))
 
     def next_state(self, s: tuple[Any, ...], action: str) -> tuple[Any, ...]:
-        for a, t in self.successors(s):
-            if a == action:
-                return t
-        raise ValueError(f"action {action!r} is not enabled in {s!r}")
+        t = self._successor_map(s).get(action)
+        if t is None:
+            raise ValueError(f"action {action!r} is not enabled in {s!r}")
+        return t
+
+    def _successor_map(self, s: tuple[Any, ...]) -> dict[str, tuple[Any, ...]]:
+        # successors() computes every action at once; remember the last state's, so asking
+        # next_state() for each action of one state (validation, trace replay) costs one call.
+        last = self.__dict__.get("_last")
+        if last is None or last[0] != s:
+            last = (s, dict(self.successors(s)))
+            self.__dict__["_last"] = last
+        return last[1]
 
     def successors(self, s: tuple[Any, ...]) -> list[tuple[str, tuple[Any, ...]]]:
         out = []
@@ -150,6 +160,74 @@ class PauseUpdate(Spec):
     def update_begin(self, s: tuple[Any, ...]) -> tuple[Any, ...]:
         """``ctl1_update_begin``: the one definition the variants differ in."""
         raise NotImplementedError
+
+    def fast_model(self) -> FastModel:
+        """The same transitions as guarded commands over codes, for the fast path.
+
+        Bools are coded 0/1 and the ints (counters, ``ctl1``, ``ctl2``, clients) are their
+        own codes, so the commands read like BENCH.md's lines.
+        """
+        import numpy as np
+
+        g, post = self.g, self.post_fix
+        flag = (False, True)
+
+        def update_begin(v: Any) -> dict[str, Any]:
+            ip = v.is_pause
+            out = {"p": ip if not post else np.where(ip == 1, 1, v.p),
+                   "applying": np.where(ip == 1, 1, v.applying),
+                   "ctl1": np.where(ip == 1, APPLY, WWAIT), "ww": v.ww + (1 - ip)}
+            if post:
+                out["c_held"] = ip
+            return out
+
+        def apply_end(v: Any) -> dict[str, Any]:
+            out = {"applying": 0, "p": 0, "ctl1": R0, "writer": np.where(v.p == 1, v.writer, 0)}
+            if post:
+                out["c_held"] = np.where(v.p == 1, 0, v.c_held)
+            return out
+
+        commands = [
+            Command("ctl1_pause", lambda v: (v.ctl1 == P0) & (v.c_held == 0),
+                    lambda v: {"is_pause": 1, "ctl1": DRAIN}),
+        ]
+        if self.b:
+            commands.append(Command("ctl1_skip_pause", lambda v: v.ctl1 == P0,
+                                    lambda v: {"ctl1": U0}))
+        commands += [
+            Command("ctl1_drain", lambda v: (v.ctl1 == DRAIN) & (v.inflight == 0),
+                    lambda v: {"ctl1": U0}),
+            Command("ctl1_update_begin", lambda v: (v.ctl1 == U0) & (v.c_held == 0),
+                    update_begin),
+            Command("ctl1_write_acquire",
+                    lambda v: (v.ctl1 == WWAIT) & (v.writer == 0) & (v.readers == 0),
+                    lambda v: {"ww": v.ww - 1, "writer": 1, "applying": 1, "ctl1": APPLY}),
+            Command("ctl1_apply_end", lambda v: v.ctl1 == APPLY, apply_end),
+            Command("ctl1_resume", lambda v: (v.ctl1 == R0) & (v.c_held == 0),
+                    lambda v: {"is_pause": 0, "ctl1": DONE}),
+            Command("ctl2_resume", lambda v: (v.ctl2 == 0) & (v.c_held == 0),
+                    lambda v: {"is_pause": 0, "ctl2": 1}),
+        ]
+        steps = [
+            Step(lambda i: f"gate[{i}]", IDLE, GATED,
+                 lambda v: (v.c_held == 0) & (v.is_pause == 0),
+                 lambda v: {"inflight": v.inflight + 1}),
+            Step(lambda i: f"read_acquire[{i}]", GATED, FWD,
+                 lambda v: (v.writer == 0) & (v.ww == 0),
+                 lambda v: {"readers": v.readers + 1}),
+            Step(lambda i: f"forward_end_read_release[{i}]", FWD, IDLE, None,
+                 lambda v: {"readers": v.readers - 1, "inflight": v.inflight - 1}),
+        ]
+        return FastModel(
+            vars=[Var("is_pause", flag), Var("c_held", flag), Var("writer", flag),
+                  Var("ww", range(2)), Var("readers", range(g + 1)),
+                  Var("inflight", range(g + 1)), Var("applying", flag), Var("p", flag),
+                  Var("ctl1", range(len(CTL1))), Var("ctl2", range(2))],
+            commands=commands,
+            processes=Processes("c", g, range(len(CLIENT))),
+            steps=steps,
+            properties={"no_overlap": lambda v: (v.applying == 0) | (v.readers == 0)},
+        )
 
 
 class PauseUpdatePreFix(PauseUpdate):

@@ -57,7 +57,7 @@ def test_counter_without_lock_counts_and_loses_an_update() -> None:
     # Transitions = enabled actions summed: 2 per state where both are running
     #   ((0,0) (1,0) (0,1) (1,1)) = 8, 1 per state with one done (2+2+1+1) = 6: 14.
     # Depth 4 (two steps per process).
-    r = check(Counter())
+    r = check(Counter(), all_discoveries=True)
     assert (r.verdict, r.property) == ("violation", "no_lost_update")
     assert (r.states, r.transitions, r.depth, r.complete) == (13, 14, 4, True)
     assert r.hits == {"both_done": True}
@@ -89,7 +89,7 @@ def test_two_locks_in_opposite_order_deadlock_with_shortest_trace() -> None:
     # pc_a=3: 4 -> 13 states, all reachable.
     # Enabled actions: (0,0) 2, (0,1) 2, (1,0) 2, (1,1) 0 [deadlock], (3,3) 0 [done], and
     # 1 in each of the other 8 -> 14 transitions.  Depth 6 (three steps per process).
-    r = check(TwoLocks())
+    r = check(TwoLocks(), all_discoveries=True)
     assert (r.verdict, r.property) == ("deadlock", "deadlock")
     assert (r.states, r.transitions, r.depth, r.complete) == (13, 14, 6, True)
     assert [d.kind for d in r.discoveries] == ["deadlock"]
@@ -125,7 +125,7 @@ def test_violation_and_deadlock_together_give_verdict_violation() -> None:
         def is_done(self, s: Any) -> bool:
             return False
 
-    r = check(NeverDone())
+    r = check(NeverDone(), all_discoveries=True)
     assert (r.verdict, r.property) == ("violation", "no_lost_update")
     assert [d.kind for d in r.discoveries] == ["always", "deadlock"]
     # The first final state BFS meets is A;B sequential (counter 2, no violation).
@@ -134,7 +134,7 @@ def test_violation_and_deadlock_together_give_verdict_violation() -> None:
 
 
 def test_sometimes_hit_is_ok() -> None:
-    r = check(Chain(length=4, goal="middle"))
+    r = check(Chain(length=4, goal="middle"), all_discoveries=True)
     assert (r.verdict, r.hits, r.states, r.transitions) == ("ok", {"reaches_goal": True}, 5, 4)
 
 
@@ -203,7 +203,7 @@ class Maze(Spec):
 
 
 def test_bfs_reports_the_short_path_not_the_first_listed_long_one() -> None:
-    r = check(Maze())
+    r = check(Maze(), all_discoveries=True)
     assert (r.verdict, r.states, r.transitions, r.depth) == ("violation", 6, 6, 3)
     assert [(step.action, step.state) for step in r.primary.trace] == [
         (None, "start"), ("fast", "b1"), ("go", "bad")]
@@ -230,7 +230,7 @@ class Ladder(Spec):
 
 
 def test_search_goes_on_after_first_violation_and_keeps_each_shortest_trace() -> None:
-    r = check(Ladder(), deadlock=False)
+    r = check(Ladder(), deadlock=False, all_discoveries=True)
     # below_2 breaks at depth 2, reaches_3 is hit at 3, below_4 breaks at 4: then
     # everything is found and the search stops with states 0..4 known (5 of 11).
     assert [(d.property, d.length) for d in r.discoveries] == [("below_4", 4), ("below_2", 2)]
@@ -243,12 +243,12 @@ def test_search_goes_on_after_first_violation_and_keeps_each_shortest_trace() ->
 
 def test_search_runs_to_the_end_while_a_deadlock_may_still_be_found() -> None:
     # Same properties, but deadlock checking on and no deadlock exists: all 11 states.
-    r = check(Ladder())
+    r = check(Ladder(), all_discoveries=True)
     assert (r.states, r.transitions, r.depth, r.complete) == (11, 10, 10, True)
 
 
 def test_properties_argument_checks_only_the_named_ones() -> None:
-    r = check(Ladder(), properties=["below_2"], deadlock=False)
+    r = check(Ladder(), properties=["below_2"], deadlock=False, all_discoveries=True)
     assert [d.property for d in r.discoveries] == ["below_2"]
     assert (r.property, r.hits, r.states) == ("below_2", {}, 3)
 
@@ -273,10 +273,10 @@ def test_duplicate_initial_states_are_one_state() -> None:
 
 
 def test_state_limit_is_exact_at_the_boundary() -> None:
-    full = check(Counter(), max_states=13)
+    full = check(Counter(), max_states=13, all_discoveries=True)
     assert (full.states, full.limit, full.complete) == (13, None, True)
     # one state fewer: the limit is reported, and the violation found on the way is kept
-    cut = check(Counter(), max_states=12)
+    cut = check(Counter(), max_states=12, all_discoveries=True)
     assert (cut.verdict, cut.property, cut.limit, cut.complete) == (
         "violation", "no_lost_update", "states", False)
     assert cut.primary is not None and cut.primary.length == 4
@@ -719,7 +719,7 @@ def test_to_graph_json_has_ids_init_flags_states_and_edge_actions() -> None:
 # -- 4. reports ---------------------------------------------------------------------------
 
 def test_format_text_shows_property_numbered_steps_and_only_changed_variables() -> None:
-    text = format_text(check(Counter()))
+    text = format_text(check(Counter(), all_discoveries=True))
     lines = text.splitlines()
     assert lines[:2] == ["spec Counter(lock=False)", "violation: always no_lost_update (4 steps)"]
     assert lines[2:12] == [
@@ -758,14 +758,14 @@ def test_format_text_of_a_plain_state_calls_it_state() -> None:
 
 
 def test_format_text_of_sometimes_deadlock_and_early_stop() -> None:
-    text = format_text(check(Chain(goal="beyond")))
+    text = format_text(check(Chain(goal="beyond"), all_discoveries=True))
     assert text.splitlines()[1:3] == [
         "violation: sometimes reaches_goal: no reachable state satisfies it (4 states explored)",
         "sometimes: reaches_goal=MISSED"]
-    text = format_text(check(TwoLocks()))
+    text = format_text(check(TwoLocks(), all_discoveries=True))
     assert text.splitlines()[1] == (
         "deadlock: no action is enabled and the spec does not call the state done (2 steps)")
-    lines = format_text(check(Ladder(), deadlock=False)).splitlines()
+    lines = format_text(check(Ladder(), deadlock=False, all_discoveries=True)).splitlines()
     assert lines[-2] == "search stopped early: every property already had a discovery"
     assert lines[1] == "violation: always below_4 (4 steps)"  # the primary property first
     assert SUMMARY.match(lines[-1])
@@ -804,7 +804,7 @@ def test_format_text_shows_a_variable_that_appears_with_value_none() -> None:
 
 
 def test_to_json_has_the_fields_and_the_trace() -> None:
-    data = to_json(check(Counter()))
+    data = to_json(check(Counter(), all_discoveries=True))
     json.dumps(data)
     assert {"spec", "parameters", "verdict", "property", "states", "transitions", "depth",
             "seconds", "trace"} <= set(data)

@@ -63,7 +63,7 @@ def test_violation_exits_1_and_prints_the_counterexample() -> None:
 
 
 def test_deadlock_exits_1_and_no_deadlock_exits_0() -> None:
-    proc = run(TWO_LOCKS)
+    proc = run(TWO_LOCKS, "--all-discoveries")
     assert proc.returncode == 1
     assert proc.stdout.splitlines()[1:3] == [
         "deadlock: no action is enabled and the spec does not call the state done (2 steps)",

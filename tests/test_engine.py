@@ -370,6 +370,7 @@ def test_post_fix_continue_waits_for_the_paused_branch_update_reply(cls):
         loop.spawn(engine.scheduler_loop(), "sched")
         loop.spawn(engine.batch_loop(), "batch")
         loop.spawn(engine.reply_loop(), "reply")
+        loop.step("batch")                               # boots and sleeps: nothing to run
         loop.spawn(engine.pause_generation("in_place"), "pause")
         loop.step("pause")
         loop.step("sched")                               # the scheduler pauses
@@ -411,7 +412,7 @@ def test_post_fix_mixes_versions_when_an_abort_pause_lands_between_gate_and_read
 
     params = {"scenario": "concurrent", "requests": 1, "updates": 2, "mode": "abort",
               "timer": "quiet"}
-    data = to_json(check(POST_FIX(**params), deadlock=False))
+    data = to_json(check(POST_FIX(**params), deadlock=False, all_discoveries=True))
     trace = next(d["trace"] for d in data["discoveries"] if d["property"] == "update_safety")
     with Harness("POST_FIX", **params) as h:
         h.replay(trace)   # every step taken; the abstract state equals the trace's each time

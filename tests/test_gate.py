@@ -134,7 +134,7 @@ def test_time_and_memory_limits_are_inconclusive(flag: str, value: str, limit: s
 
 
 def test_violation_found_before_a_limit_exits_1_and_is_reported() -> None:
-    proc = run(TICKER, "-D", "break_at=4", "--max-states", "500")
+    proc = run(TICKER, "-D", "break_at=4", "--max-states", "500", "--all-discoveries")
     assert proc.returncode == 1
     assert "violation: always small (4 steps)" in proc.stdout
     assert "the discoveries above were found before it" in proc.stdout
@@ -143,7 +143,8 @@ def test_violation_found_before_a_limit_exits_1_and_is_reported() -> None:
 
 
 def test_limit_and_discoveries_in_json() -> None:
-    proc = run(TICKER, "-D", "break_at=2", "--max-seconds", "0.3", "--json")
+    proc = run(TICKER, "-D", "break_at=2", "--max-seconds", "0.3", "--json",
+               "--all-discoveries")
     data = json.loads(proc.stdout)
     assert (proc.returncode, data["verdict"], data["limit"], data["complete"]) == (
         1, "violation", "seconds", False)
@@ -356,13 +357,13 @@ def test_check_limits_in_process() -> None:
     from model_check import check, resident_memory
 
     assert resident_memory() > 1 << 20
-    by_time = check(gate_specs.Ticker(), max_seconds=0.05)
+    by_time = check(gate_specs.Ticker(), max_seconds=0.05, all_discoveries=True)
     assert (by_time.verdict, by_time.limit, by_time.complete) == ("inconclusive", "seconds", False)
     # the process is above 1 MB already: the first reading (at the first state) stops it
-    by_memory = check(gate_specs.Ticker(break_at=3), max_memory=1 << 20)
+    by_memory = check(gate_specs.Ticker(break_at=3), max_memory=1 << 20, all_discoveries=True)
     assert (by_memory.verdict, by_memory.limit, by_memory.states) == ("inconclusive", "memory", 3)
     # a violation found before a limit keeps its verdict
-    by_states = check(gate_specs.Ticker(break_at=3), max_states=20)
+    by_states = check(gate_specs.Ticker(break_at=3), max_states=20, all_discoveries=True)
     assert (by_states.verdict, by_states.property, by_states.limit) == ("violation", "small", "states")
 
 

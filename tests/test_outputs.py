@@ -40,7 +40,8 @@ def pre_fix(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     files = {flag: out / f"out{flag.replace('-', '_')}" for flag in cli.OUTPUTS
              if flag not in ("--dot", "--graph-json")}
     args = [x for flag, path in files.items() for x in (flag, str(path))]
-    proc = run("spec:PRE_FIX", *PROTOCOL, "-D", "requests=1", "--quiet", *args)
+    proc = run("spec:PRE_FIX", *PROTOCOL, "-D", "requests=1", "--quiet", "--all-discoveries",
+               *args)
     assert proc.returncode == 1, proc.stderr
     return files
 

@@ -28,7 +28,7 @@ R1_PARAMS = {"scenario": "concurrent", "requests": 1, "updates": 2}
 
 def trace_of(spec, prop: str, deadlock: bool = True) -> list[dict]:
     """The JSON trace of ``prop``'s shortest discovery, as ``--json`` prints it."""
-    data = to_json(check(spec, deadlock=deadlock))
+    data = to_json(check(spec, deadlock=deadlock, all_discoveries=True))
     return next(d["trace"] for d in data["discoveries"] if d["property"] == prop)
 
 

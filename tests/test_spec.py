@@ -75,7 +75,8 @@ def discovery(result, name):
 
 
 def test_pre_fix_r1_counterexample_is_pinned():
-    result = check(PRE_FIX(scenario="concurrent", requests=1, updates=2), deadlock=False)
+    result = check(PRE_FIX(scenario="concurrent", requests=1, updates=2), deadlock=False,
+                   all_discoveries=True)
     assert result.verdict == "violation" and result.property == "update_safety"
     assert actions(discovery(result, "update_safety")) == R1
 
@@ -96,14 +97,15 @@ def test_r1_needs_two_updates_of_one_kind():
 
 
 def test_ipc_before_22290_d1_deadlock_is_pinned():
-    result = check(IPC_BEFORE_22290(scenario="rl-loop", mode="in_place", requests=1))
+    result = check(IPC_BEFORE_22290(scenario="rl-loop", mode="in_place", requests=1),
+                   all_discoveries=True)
     assert result.verdict == "deadlock"
     assert actions(discovery(result, "deadlock")) == D1
 
 
 def test_disk_s3_kills_the_reply_handler():
     spec = POST_FIX(scenario="concurrent", requests=0, updates=2, kinds="disk,disk")
-    result = check(spec)
+    result = check(spec, all_discoveries=True)
     assert actions(discovery(result, "reply_handler_ok")) == S3
     last = discovery(result, "reply_handler_ok").trace[-1].state
     assert last.dead and spec.actions(last) == [] and spec.is_done(last)
@@ -253,7 +255,7 @@ class _ReleaseForgetsTheCount(POST_FIX):
 
 
 def test_rwlock_exclusion_and_type_ok_can_fail():
-    bad = check(_ReadersIgnoreActiveWriter(scenario="concurrent", requests=1))
+    bad = check(_ReadersIgnoreActiveWriter(scenario="concurrent", requests=1), all_discoveries=True)
     assert "rwlock_exclusion" in [d.property for d in bad.discoveries]
     bad = check(_ReleaseForgetsTheCount(scenario="rl-loop", requests=1))
     assert bad.property == "type_ok"
