@@ -23,7 +23,9 @@ the generate path               ``_validate_and_resolve_lora`` / ``_resolve_lora
                                 and sending), ``rid_to_state``, ``_send_one_request``,
                                 ``_wait_one_response`` (yields the scheduler's output once),
                                 ``_set_default_priority``, ``_validate_rid_not_in_flight``,
-                                ``_req_stats_init``, ``tokenizer``
+                                ``_req_stats_init`` / ``_init_req_state`` (no-ops: the
+                                request's state is made by the tokenization stub),
+                                ``tokenizer``
 weight bookkeeping              ``_update_weight_version_if_provided``,
                                 ``_update_model_path_info``, ``model_update_tmp``
 the real pieces                 ``is_pause``, ``is_pause_cond`` (asyncio.Condition),
@@ -78,7 +80,8 @@ STUB_SURFACE = frozenset({
     "enable_metrics", "request_logger", "tokenizer", "rid_to_state",
     "_validate_and_resolve_lora", "_resolve_lora_path", "_tokenize_one_request",
     "_send_one_request", "_wait_one_response", "_set_default_priority",
-    "_validate_rid_not_in_flight", "_req_stats_init", "_update_weight_version_if_provided",
+    "_validate_rid_not_in_flight", "_req_stats_init", "_init_req_state",
+    "_update_weight_version_if_provided",
     "_update_model_path_info", "model_update_tmp", "is_pause", "is_pause_cond",
     "model_update_lock", "model_update_result",
     "update_weights_from_distributed_communicator", "update_weights_from_tensor_communicator",
@@ -393,9 +396,13 @@ class Driver:
     def _send_one_request(self, tokenized: Any, *args: Any) -> None:
         self.send_to_scheduler.send_pyobj(tokenized)
 
-    async def _wait_one_response(self, obj: Any, state: Any, request: Any = None) -> Any:
-        out = await state.future
+    async def _wait_one_response(self, obj: Any, *args: Any) -> Any:
+        # (obj, state, request) up to 0.5.10, (obj, request) from 0.5.11: the state is ours
+        out = await self.rid_to_state[obj.rid].future
         yield out
+
+    def _init_req_state(self, *args: Any) -> None:
+        return None
 
     def _update_weight_version_if_provided(self, version: Any) -> None:
         return None

@@ -1,8 +1,10 @@
 """Getting SGLang's released code without vendoring it: one wheel per version, cached.
 
 A release is fetched with pip (``pip download sglang==V --no-deps --only-binary=:all:
---platform any --python-version 3.11``), so the same ``py3-none-any`` file comes every time,
-into a user cache directory: ``$TOCTOU_SGLANG_CACHE`` if set, else
+--python-version 3.11 --implementation cp --abi cp311 --abi none --platform any --platform
+manylinux_2_34_x86_64 ...``, see :data:`PLATFORM_ARGS`), so the same file comes every time
+(``py3-none-any`` up to 0.5.10.post1, ``cp311-cp311-manylinux_2_34_x86_64`` from 0.5.11), into
+a user cache directory: ``$TOCTOU_SGLANG_CACHE`` if set, else
 ``~/.cache/asyncio-toctou/sglang``; a ``--cache DIR`` flag overrides both. A wheel already in
 the cache is never downloaded again. A local checkout (``--source DIR``: a clone of the
 repository, its ``python/`` folder, or any folder holding ``sglang/srt/...``) is read in place.
@@ -29,6 +31,10 @@ from pathlib import Path
 __all__ = ["FetchError", "Source", "cache_dir", "fetch_wheel", "open_version"]
 
 ENV_CACHE = "TOCTOU_SGLANG_CACHE"
+#: pinned tags: up to 0.5.10.post1 SGLang ships ``py3-none-any``; from 0.5.11 on, CPython
+#: 3.11 manylinux wheels (the Python files inside are the same kind of text)
+PLATFORM_ARGS = ("--platform", "any", "--platform", "manylinux_2_34_x86_64",
+                 "--platform", "manylinux_2_28_x86_64", "--platform", "manylinux2014_x86_64")
 _VERSION = re.compile(r"^[0-9]+(\.[0-9]+)*((a|b|rc)[0-9]+)?(\.post[0-9]+)?(\.dev[0-9]+)?$")
 
 
@@ -80,7 +86,8 @@ def fetch_wheel(version: str, cache: str | os.PathLike[str] | None = None) -> Pa
     folder = cache_dir(cache) / version
     folder.mkdir(parents=True, exist_ok=True)
     cmd = [sys.executable, "-m", "pip", "download", f"sglang=={version}", "--no-deps",
-           "--only-binary=:all:", "--platform", "any", "--python-version", "3.11",
+           "--only-binary=:all:", "--python-version", "3.11", "--implementation", "cp",
+           "--abi", "cp311", "--abi", "none", *PLATFORM_ARGS,
            "--disable-pip-version-check", "-q", "-d", str(folder)]
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
