@@ -8,12 +8,12 @@ code (filenames starting ``<sglang>/``) to the await points found by the AST pas
 ``update_weights_from_tensor:575 async with self.is_pause_cond``.
 
 >>> import asyncio
->>> async def inner(): await asyncio.sleep(1)
+>>> async def inner(): await asyncio.sleep(0)
 >>> async def outer(): await inner()
->>> coro = outer(); coro.send(None) is not None
+>>> coro = outer(); coro.send(None) is None
 True
 >>> [name for _, name, _ in stack(coro)]
-['outer', 'inner', 'sleep']
+['outer', 'inner', 'sleep', '__sleep0']
 >>> coro.close()
 """
 
