@@ -25,7 +25,7 @@ from impl.upstream.position import stack
 from impl.upstream.world import Scenario, World
 
 sys.path.insert(0, str(Path(__file__).parent))
-from upstream_synthetic import UPDATES, write_tree  # noqa: E402
+from test_upstream_synthetic import UPDATES, write_tree  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 

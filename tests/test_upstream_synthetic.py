@@ -1,4 +1,4 @@
-"""Small synthetic SGLang-shaped source trees, written by the tests at test time.
+"""Small synthetic SGLang-shaped source trees, written by the tests at test time (no tests here).
 
 Nothing here is SGLang's code: a minimal tokenizer manager, communicator and RWLock of our
 own, in SGLang's file layout, with one update entry point whose locking pattern the test
