@@ -11,12 +11,13 @@ protocol is supplied by ONE documented stub surface (:data:`STUB_SURFACE`):
                                 ``("generate", Request)``) and returns a done future, so
                                 ``await send_pyobj(...)`` never suspends (a zmq send on a
                                 free socket does not either)
-``server_args``                 ``dp_size=1``, ``enable_dp_attention=False``,
+``server_args``                 ``dp_size=1``, ``enable_dp_attention=False``, ``enable_lora=False``,
                                 ``tokenizer_worker_num=1``, ``language_only=False``,
                                 ``load_format``, ``model_path``, ``weight_version``
 ``auto_create_handle_loop``     no-op (the reply loop is ours: :class:`SchedulerSide`)
 ``abort_request``               ``abort_all=True`` sends ``("abort",)``
-logging                         ``logger`` (silent), ``request_logger``, ``enable_metrics=False``
+logging                         ``logger`` (silent), ``request_logger``, ``enable_metrics=False``,
+                                ``enable_trace=False``
 the generate path               ``_validate_and_resolve_lora`` / ``_resolve_lora_path`` (no
                                 LoRA: returns at once), ``_tokenize_one_request`` (suspends
                                 ONCE: tokenization is awaited work between taking the reader
@@ -77,7 +78,7 @@ CODE_PREFIX = "<sglang>/"
 #: the attributes of ``self`` the real methods may touch (see the module doc)
 STUB_SURFACE = frozenset({
     "send_to_scheduler", "server_args", "auto_create_handle_loop", "abort_request",
-    "enable_metrics", "request_logger", "tokenizer", "rid_to_state",
+    "enable_metrics", "enable_trace", "request_logger", "tokenizer", "rid_to_state",
     "_validate_and_resolve_lora", "_resolve_lora_path", "_tokenize_one_request",
     "_send_one_request", "_wait_one_response", "_set_default_priority",
     "_validate_rid_not_in_flight", "_req_stats_init", "_init_req_state",
@@ -340,8 +341,10 @@ class Driver:
         self.server_args = SimpleNamespace(dp_size=1, enable_dp_attention=False,
                                            tokenizer_worker_num=1, language_only=False,
                                            load_format="auto", model_path="model",
+                                           enable_lora=False,
                                            weight_version="default")
         self.enable_metrics = False
+        self.enable_trace = False
         self.request_logger = SimpleNamespace(log_received_request=lambda *a, **k: None)
         self.tokenizer = None
         self.rid_to_state: dict[str, Any] = {}
@@ -393,8 +396,11 @@ class Driver:
         self.rid_to_state[obj.rid] = req
         return Tokenized(self._needs, req=req)
 
-    def _send_one_request(self, tokenized: Any, *args: Any) -> None:
+    def _send_one_request(self, *args: Any) -> Any:
+        # (tokenized) from 0.5.8 on; (obj, tokenized, created_time) before, returning the state
+        tokenized = next(a for a in args if isinstance(a, Tokenized))
         self.send_to_scheduler.send_pyobj(tokenized)
+        return tokenized.req
 
     async def _wait_one_response(self, obj: Any, *args: Any) -> Any:
         # (obj, state, request) up to 0.5.10, (obj, request) from 0.5.11: the state is ours

@@ -94,7 +94,7 @@ class World:
             elif kind == "gen":
                 obj = GenerateReqInput(needs, rid=f"{name}-rid", is_single=True, lora_path=None,
                                        routed_dp_rank=None, stream=False, text="x",
-                                       input_ids=None, sampling_params={})
+                                       input_ids=None, sampling_params={}, received_time=None)
                 async for out in d.generate_request(obj):
                     self.results[name].append(out)
             elif kind == "set":
