@@ -76,7 +76,7 @@ def check_source(source: Source, version: str,
             row.details["pattern"] = ex.patterns[kind].detail
             if ex.patterns[kind].gap_awaits:
                 row.details["awaits_between_check_and_act"] = ex.patterns[kind].gap_awaits
-        for hz in ORDER:
+        for hz in ORDER + tuple(h for h in hazards if h not in ORDER):
             if hz not in hazards:
                 row.hazards[hz] = "not checked"
                 row.notes[hz] = "not asked for (--hazards)"

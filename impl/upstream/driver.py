@@ -312,6 +312,9 @@ class _Sender:
         elif isinstance(obj, UpdateReq):
             update = side.new_update(obj.kind)
             d._updates[update.uid] = obj.kind
+            d._in_flight += 1
+            d._max_in_flight = max(d._max_in_flight, d._in_flight) if not d.is_pause else \
+                d._max_in_flight
             side.send(("update", update))
         elif isinstance(obj, Tokenized):
             side.send(("generate", obj.req))
@@ -336,6 +339,8 @@ class Driver:
         self._needs: list[str] = []
         self._side = side
         self._updates: dict[int, str] = {}
+        self._in_flight = 0          # updates sent and not yet replied to
+        self._max_in_flight = 0      # the most at once, counted at sends made unpaused
         self._max_tokens = max_tokens
         self.send_to_scheduler = _Sender(self)
         self.server_args = SimpleNamespace(dp_size=1, enable_dp_attention=False,
@@ -421,6 +426,7 @@ class Driver:
         recv = Recv(self._needs, success=reply.ok, message=reply.message or "ok",
                     num_paused_requests=0)
         kind = self._updates[update.uid]
+        self._in_flight -= 1
         if kind == "disk":
             self._handle_update_weights_from_disk_req_output(recv)
         else:

@@ -72,6 +72,7 @@ class Exploration:
     sent: set[str]                   # message kinds the scheduler ever received
     paused: bool                     # the scheduler was paused, or P was True, at some point
     unsupported: list[str]
+    stuck_states: int = 0            # states from which some client can never finish (-1: unknown)
 
 
 @dataclasses.dataclass
@@ -87,7 +88,8 @@ class HazardResult:
         x = self.exploration
         if x is not None:
             out.update(states=x.states, edges=x.edges, schedules=x.schedules, steps=x.steps,
-                       seconds=round(x.seconds, 3), harm=x.harm, schedule=x.schedule)
+                       seconds=round(x.seconds, 3), stuck_states=x.stuck_states, harm=x.harm,
+                       schedule=x.schedule)
         return out
 
 
@@ -99,6 +101,9 @@ def _harm_now(world: World, kind: str) -> str | None:
         m = world.side.monitor
         return (f"request(s) {m.mixed} ran forward passes on two weight versions while "
                 f"unpaused; updates applied (uid, version, scheduler paused): {m.applied}")
+    if kind == "overlap" and world.driver._max_in_flight > 1:
+        return ("two updates were in the scheduler's hands at once with no pause: the "
+                "RWLock let two writers in")
     if kind == "reply_dies":
         exc = world.exception("reply")
         if exc is not None:
@@ -174,7 +179,8 @@ def explore(factory: DriverFactory, scenario: Scenario, harm: str, watch: str | 
                 w.close()
         if not handed_on:
             world.close()
-    if harm == "stuck" and complete:
+    live: set[Any] = set()
+    if complete:   # progress: the states from which every client can still finish
         pred: dict[Any, list[Any]] = {}
         for s, nexts in succ.items():
             for t in nexts:
@@ -186,6 +192,7 @@ def explore(factory: DriverFactory, scenario: Scenario, harm: str, watch: str | 
                 if p not in live:
                     live.add(p)
                     queue.append(p)
+    if harm == "stuck" and complete:
         stuck = [s for s in reached if s not in live and not info.get(s, (True, ""))[0]]
         if stuck:
             # prefer a deadlock (no step left) to a state that can only run into one
@@ -198,7 +205,8 @@ def explore(factory: DriverFactory, scenario: Scenario, harm: str, watch: str | 
             w.close()
     return Exploration(len(reached), edges, counts["schedules"], counts["steps"],
                        time.perf_counter() - start, complete, found[0] if found else None,
-                       found[1] if found else None, sent, paused, unsupported)
+                       found[1] if found else None, sent, paused, unsupported,
+                       len(reached) - len(live) if complete else -1)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -210,6 +218,7 @@ class Hazard:
     build: Callable[[str], Scenario]
     watch: str | None = None
     needs_update: bool = True
+    needs_pause: bool = True
     kinds: tuple[str, ...] = ("distributed", "tensor", "ipc", "disk")
 
 
@@ -246,13 +255,22 @@ def _d2(kind: str) -> Scenario:
                            ("cont", (("wait", "p1"), ("continue",)))))
 
 
+def _rw(kind: str) -> Scenario:
+    other = "tensor" if kind == "distributed" else "distributed"
+    return Scenario(f"RW/{kind}+{other}", (("gen", (("gen",),)), ("upd1", (("update", kind),)),
+                                           ("upd2", (("update", other),))))
+
+
 HAZARDS: dict[str, Hazard] = {
     "R1": Hazard("R1", "mixed", _r1, kinds=("distributed", "tensor", "ipc", "disk")),
     "D1": Hazard("D1", "stuck", _d1, watch="trainer"),
     "R2": Hazard("R2", "stuck", _r2, watch="trainer"),
     "S3": Hazard("S3", "reply_dies", _s3, kinds=("disk",)),
     "D2": Hazard("D2", "stuck", _d2, watch="pauser2", needs_update=False, kinds=()),
+    # not in the JSON table: RWLock writer exclusion, for the lock-edit mutants
+    "RW": Hazard("RW", "overlap", _rw, needs_pause=False, kinds=("distributed", "tensor", "ipc")),
 }
+EXTRA = ("RW",)
 ORDER = ("R1", "D1", "R2", "A1", "D2", "S1", "S3", "C1")
 
 
@@ -273,7 +291,7 @@ def run_hazard(factory: DriverFactory | None, hazard: str, kind: str,
         res.verdict = "unsupported: needs " + ", ".join(x.unsupported)
     elif hz.needs_update and "update" not in x.sent:
         res.verdict = "unsupported: vacuous (the scenario never sent an update)"
-    elif not any(s.startswith("pause") for s in x.sent) and not x.paused:
+    elif hz.needs_pause and not any(s.startswith("pause") for s in x.sent) and not x.paused:
         res.verdict = "unsupported: vacuous (the scenario never paused)"
     elif x.harm is not None:
         res.verdict = "reproduced"

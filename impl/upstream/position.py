@@ -26,7 +26,7 @@ from typing import Any
 
 from .extract import AwaitPoint
 
-__all__ = ["Positions", "stack"]
+__all__ = ["Positions", "frames", "stack"]
 
 Frame = tuple[str, str, int]
 
@@ -51,7 +51,12 @@ def _frame(obj: Any) -> Any:
 
 def stack(obj: Any, limit: int = 64) -> list[Frame]:
     """The frames of a suspended coroutine chain, outermost first (see the module doc)."""
-    out: list[Frame] = []
+    return [(f.f_code.co_filename, f.f_code.co_name, f.f_lineno) for f in frames(obj, limit)]
+
+
+def frames(obj: Any, limit: int = 64) -> list[types.FrameType]:
+    """The frame objects of a suspended coroutine chain, outermost first."""
+    out: list[types.FrameType] = []
     for _ in range(limit):
         if obj is None:
             break
@@ -63,7 +68,7 @@ def stack(obj: Any, limit: int = 64) -> list[Frame]:
                 break
             obj = gens[0]
             continue
-        out.append((frame.f_code.co_filename, frame.f_code.co_name, frame.f_lineno))
+        out.append(frame)
         obj = _next(obj)
     return out
 

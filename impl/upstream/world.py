@@ -21,7 +21,7 @@ from impl.controlled import ControlledLoop
 
 from .driver import CODE_PREFIX, ContinueReq, DriverFactory, GenerateReqInput, PauseReq, \
     SchedulerSide, Unsupported, UpdateReq, _Obj
-from .position import Positions, stack
+from .position import Positions, frames, stack
 
 __all__ = ["Scenario", "World"]
 
@@ -154,13 +154,27 @@ class World:
             return ("done",) if exc is None else (f"raised {type(exc).__name__}: {exc}",)
         return self.positions.describe(stack(t.get_coro()))
 
+    def _locals(self, name: str) -> tuple[Any, ...]:
+        """Plain local values (flags, counts) of the task's upstream frames, e.g. the
+        ``is_paused`` a pre-fix update decided on: the position alone does not tell."""
+        if not self.started(name) or self.loop.task(name).done():
+            return ()
+        out = []
+        for f in frames(self.loop.task(name).get_coro()):
+            if f.f_code.co_filename.startswith(CODE_PREFIX):
+                out.append(tuple(sorted((k, v) for k, v in f.f_locals.items()
+                                        if v is None or isinstance(v, (bool, int, str)))))
+        return tuple(out)
+
     def abstract(self) -> tuple[Any, ...]:
         """The state: every task's position, P, CL, the RWLock, the communicators, the
         disk slot and the scheduler, read from the real objects."""
         names = {id(t._fut_waiter): n for n, t in self.loop._tasks.items()  # noqa: SLF001
                  if not t.done() and t._fut_waiter is not None}
         d = self.driver
-        tasks = tuple((n, self.pc.get(n), self.where(n)) for n in self.clients + list(DAEMONS))
+        ready = set(self.loop.runnable())   # woken but not yet resumed is not "waiting"
+        tasks = tuple((n, self.pc.get(n), n in ready, self.where(n), self._locals(n))
+                      for n in self.clients + list(DAEMONS))
         comms = tuple(_summary(getattr(d, f"update_weights_from_{k}_communicator"), names)
                       for k in ("distributed", "tensor", "ipc"))
         events = tuple(_summary(e, names) for _, e in sorted(self.events.items()))
@@ -170,7 +184,7 @@ class World:
 
 
 def _waiters(dq: Any, names: dict[int, str]) -> tuple[Any, ...]:
-    return tuple(names.get(id(f), ("fut", f.done())) for f in (dq or ()))
+    return tuple((names.get(id(f), "?"), f.done(), f.cancelled()) for f in (dq or ()))
 
 
 def _summary(obj: Any, names: dict[int, str], depth: int = 0) -> Any:
