@@ -243,3 +243,74 @@ def test_cli_check_source_json(tmp_path: Path) -> None:
     assert tensor["hazards"]["D1"] == "absent" and tensor["hazards"]["R2"] == "reproduced"
     assert set(tensor["hazards"]) == {"R1", "D1", "R2", "A1", "D2", "S1", "S3", "C1"}
     assert rows[0]["pattern"] == "missing" and rows[0]["hazards"]["R2"] == "n/a"
+
+
+# ---------------------------------------------------------------- the stub surface is one list
+def test_stub_surface_is_exactly_what_the_driver_supplies(tmp_path: Path) -> None:
+    from impl.upstream.driver import STUB_SURFACE, Driver, SchedulerSide
+    factory = build_factory(extract(_source(tmp_path)))
+    loop = asyncio.new_event_loop()
+    asyncio.events._set_running_loop(loop)
+    try:
+        driver = factory.new(SchedulerSide())
+    finally:
+        asyncio.events._set_running_loop(None)
+        loop.close()
+    internal = {"deliver_ack"}
+    supplied = {k for k in vars(driver) if not k.startswith("_") or k in STUB_SURFACE}
+    supplied |= {k for k in vars(Driver) if not k.startswith("__") and not k.startswith("_comm")
+                 and k not in ("_new_comm", "_rwlock_cls") and k not in internal}
+    assert supplied == set(STUB_SURFACE)
+
+
+# ---------------------------------------------------------------- mutants
+def _mutant_rows(tmp_path: Path, update: str, mutant: str | None, **kw: object) -> list:
+    from impl.upstream.mutate import MUTANTS
+    changed: list[str] = []
+    rows = check_source(_source(tmp_path, update), "synthetic",
+                        transform=MUTANTS[mutant].transform(changed) if mutant else None, **kw)
+    return [rows, changed]
+
+
+def test_mutant_paused_leaves_cl_reopens_r1(tmp_path: Path) -> None:
+    rows, changed = _mutant_rows(tmp_path, "post-fix", "paused-leaves-cl", hazards=("R1",),
+                                 kinds=("tensor",))
+    assert changed == ["update_weights_from_tensor"]
+    assert rows[0].hazards["R1"] == "reproduced"
+
+
+def test_mutant_await_in_gap_is_under_cl_on_post_fix(tmp_path: Path) -> None:
+    import textwrap
+    from impl.upstream.mutate import await_in_gap
+    for update, suffix in (("post-fix", " (inside async with is_pause_cond)"), ("pre-fix", "")):
+        module = ast.parse(textwrap.dedent(UPDATES[update]))
+        changed: list[str] = []
+        await_in_gap(module, changed)
+        assert changed == ["update_weights_from_tensor" + suffix]
+        assert "await asyncio.sleep(0)" in ast.unparse(module)
+
+
+def test_mutant_drop_notify_leaves_requests_parked(tmp_path: Path) -> None:
+    from impl.upstream.mutate import compare
+    base, _ = _mutant_rows(tmp_path / "a", "post-fix", None, hazards=("D1",), kinds=("tensor",))
+    rows, changed = _mutant_rows(tmp_path / "b", "post-fix", "drop-notify", hazards=("D1",),
+                                 kinds=("tensor",))
+    assert changed == ["continue_generation"]
+    diffs = compare(base, rows)
+    assert len(diffs) == 1 and diffs[0].startswith("tensor D1 progress: 0 -> ")
+    assert rows[0].hazards["D1"] == "absent"   # the trainer itself still finishes
+
+
+def test_mutant_writer_wait_once_turns_while_into_if() -> None:
+    from impl.upstream.mutate import writer_wait_once
+    module = ast.parse("class RWLock:\n    async def acquire_writer(self):\n"
+                       "        while self._busy:\n            await self._cond.wait()\n")
+    changed: list[str] = []
+    writer_wait_once(module, changed)
+    assert changed == ["acquire_writer"]
+    assert "if self._busy:" in ast.unparse(module)
+
+
+def test_cli_unknown_mutant_exits_2(tmp_path: Path) -> None:
+    proc = _cli("check", "x", "--source", str(write_tree(tmp_path)), "--mutate", "nope")
+    assert proc.returncode == 2 and "unknown mutant 'nope'" in proc.stderr

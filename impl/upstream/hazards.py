@@ -20,9 +20,9 @@ S3    a pause (in_place), then two concurrent disk updates                      
 D2    an in_place pause, then an abort-mode pause, a continue; one request        stuck
 ====  ==========================================================================  ===========
 
-*stuck*: a reachable state from which no state with every client finished can be reached
-(a deadlock, or a loop that never ends, such as D2's abort poll) while the hazard's
-``watch`` client is unfinished. *mixed*: the scheduler model's monitor reports a request
+*stuck*: a reachable state from which the hazard's ``watch`` client can never finish (a
+deadlock, or a loop that never ends, such as D2's abort poll). Every exploration also counts
+``stuck_states``, the states from which some client can never finish (progress). *mixed*: the scheduler model's monitor reports a request
 whose forward passes used two different weights without a pause between them.
 
 Verdicts: ``reproduced`` (with the shortest schedule and the harm observed), ``absent``
@@ -179,28 +179,33 @@ def explore(factory: DriverFactory, scenario: Scenario, harm: str, watch: str | 
                 w.close()
         if not handed_on:
             world.close()
-    live: set[Any] = set()
-    if complete:   # progress: the states from which every client can still finish
-        pred: dict[Any, list[Any]] = {}
-        for s, nexts in succ.items():
-            for t in nexts:
-                pred.setdefault(t, []).append(s)
-        live = set(done)
-        queue = deque(done)
+    pred: dict[Any, list[Any]] = {}
+    for s, nexts in succ.items():
+        for t in nexts:
+            pred.setdefault(t, []).append(s)
+
+    def can_reach(targets: set[Any]) -> set[Any]:
+        seen = set(targets)
+        queue = deque(targets)
         while queue:
             for p in pred.get(queue.popleft(), ()):
-                if p not in live:
-                    live.add(p)
+                if p not in seen:
+                    seen.add(p)
                     queue.append(p)
+        return seen
+
+    # progress: the states from which every client can still finish
+    live = can_reach(done) if complete else set()
     if harm == "stuck" and complete:
-        stuck = [s for s in reached if s not in live and not info.get(s, (True, ""))[0]]
+        # the watched client can never finish from these states
+        stuck = [s for s in reached if s not in can_reach({s for s, v in info.items() if v[0]})]
         if stuck:
             # prefer a deadlock (no step left) to a state that can only run into one
             s = min(stuck, key=lambda s: (bool(succ.get(s)), len(reached[s])))
             w = fresh(reached[s])
             where = "; ".join(f"{n} at {' > '.join(w.where(n)[1:] or w.where(n))}"
                               for n in w.clients if not w.task_done(n))
-            found = (f"stuck: no schedule lets every client finish; unfinished: {where}",
+            found = (f"stuck: no schedule lets {watch} finish; unfinished: {where}",
                      reached[s])
             w.close()
     return Exploration(len(reached), edges, counts["schedules"], counts["steps"],
