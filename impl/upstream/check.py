@@ -16,6 +16,7 @@ from __future__ import annotations
 import ast
 import dataclasses
 import os
+import sys
 import time
 from collections.abc import Callable
 from typing import Any
@@ -91,6 +92,9 @@ def check_source(source: Source, version: str,
                 row.notes[hz] = res.verdict
             if res.exploration is not None:
                 row.details[hz] = res.to_json()
+                if hz == "S1":
+                    row.notes[hz] = (f"{res.verdict} on CPython "
+                                     f"{sys.version_info[0]}.{sys.version_info[1]}")
         rows.append(row)
     if ex.has("update_weights_from_disk"):
         rows[-1].details["disk_slot"] = ex.disk_slot

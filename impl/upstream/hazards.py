@@ -18,7 +18,15 @@ R2    a trainer updates then continues; another client pauses (in_place);       
       one request: the update waits for the writer side, the pause lands
 S3    a pause (in_place), then two concurrent disk updates                        reply dies
 D2    an in_place pause, then an abort-mode pause, a continue; one request        stuck
+S1    a request holds a reader, an update waits for the writer side, a second    lost wakeup
+      request waits behind it; the update may be cancelled (once, while
+      suspended): a reader sleeps although no writer is active or waiting
+C1    a pause (in_place), then two same-kind updates; the first may be            stuck
+      cancelled: the second never gets the communicator
 ====  ==========================================================================  ===========
+
+S1 depends on the Python version (from CPython 3.13 a task cancelled out of
+``Condition.wait`` passes its notification on); the verdict is for the running Python.
 
 *stuck*: a reachable state from which the hazard's ``watch`` client can never finish (a
 deadlock, or a loop that never ends, such as D2's abort poll). Every exploration also counts
@@ -28,7 +36,7 @@ whose forward passes used two different weights without a pause between them.
 Verdicts: ``reproduced`` (with the shortest schedule and the harm observed), ``absent``
 (exploration complete, no such state), ``n/a`` (the entry point is missing). A scenario that
 never sent an update (when it has one) or never paused the scheduler is vacuous and is
-reported ``unsupported: vacuous ...``, never absent. A1, S1 and C1 are reported
+reported ``unsupported: vacuous ...``, never absent. A1 and D2 are reported
 ``not checked`` with the reason (:data:`NOT_CHECKED`).
 """
 
@@ -40,7 +48,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-from .driver import DriverFactory
+from .driver import DriverFactory, Unsupported
 from .world import Scenario, World
 
 __all__ = ["HAZARDS", "NOT_CHECKED", "Exploration", "HazardResult", "Verdict", "explore",
@@ -49,8 +57,6 @@ __all__ = ["HAZARDS", "NOT_CHECKED", "Exploration", "HazardResult", "Verdict", "
 NOT_CHECKED = {
     "A1": "not checked: the controlled loop fires a timer only when no task can run, and A1 "
           "needs the abort poll's timer to fire while a woken request has not resumed yet",
-    "S1": "not checked: needs cancellation of a waiting writer (not yet driven here)",
-    "C1": "not checked: needs cancellation of a communicator caller (not yet driven here)",
     "D2": "not checked: the reference engine's scheduler model (the seam) aborts running "
           "requests at once on abort-all, so an in_place-paused request never keeps its "
           "reader; D2 needs the one-more-forward-pass abort of the engine being rewritten",
@@ -104,6 +110,18 @@ def _harm_now(world: World, kind: str) -> str | None:
     if kind == "overlap" and world.driver._max_in_flight > 1:
         return ("two updates were in the scheduler's hands at once with no pause: the "
                 "RWLock let two writers in")
+    if kind == "lost_wakeup":
+        rw = world.driver.model_update_lock
+        try:
+            free = not rw._writer_active and rw._waiting_writers == 0
+        except AttributeError as exc:
+            raise Unsupported(f"needs the RWLock counter {exc.name}") from None
+        ready = set(world.runnable())
+        for n in world.clients:
+            where = world.where(n)
+            if free and n not in ready and any(w.startswith("acquire_reader:") for w in where):
+                return (f"{n} sleeps in acquire_reader although no writer is active or "
+                        f"waiting (the cancelled writer left without a notify)")
     if kind == "reply_dies":
         exc = world.exception("reply")
         if exc is not None:
@@ -143,7 +161,7 @@ def explore(factory: DriverFactory, scenario: Scenario, harm: str, watch: str | 
         schedule = reached[state]
         if world is None:
             world = fresh(schedule)
-        names = world.runnable()
+        names = world.choices()
         sent.update(world.side.sent)
         paused = paused or world.driver.is_pause or world.side.engine.paused
         for u in world.unsupported():
@@ -260,6 +278,18 @@ def _d2(kind: str) -> Scenario:
                            ("cont", (("wait", "p1"), ("continue",)))))
 
 
+def _s1(kind: str) -> Scenario:
+    return Scenario(f"S1/{kind}", (("gen1", (("gen",),)), ("upd", (("update", kind),)),
+                                   ("gen2", (("gen",),))), max_tokens=1, cancel=("upd",))
+
+
+def _c1(kind: str) -> Scenario:
+    return Scenario(f"C1/{kind}", (("pauser", (("pause", "in_place"), ("set", "paused"))),
+                                   ("upd1", (("wait", "paused"), ("update", kind))),
+                                   ("upd2", (("wait", "paused"), ("update", kind)))),
+                    cancel=("upd1",))
+
+
 def _rw(kind: str) -> Scenario:
     other = "tensor" if kind == "distributed" else "distributed"
     return Scenario(f"RW/{kind}+{other}", (("gen", (("gen",),)), ("upd1", (("update", kind),)),
@@ -272,6 +302,9 @@ HAZARDS: dict[str, Hazard] = {
     "R2": Hazard("R2", "stuck", _r2, watch="trainer"),
     "S3": Hazard("S3", "reply_dies", _s3, kinds=("disk",)),
     "D2": Hazard("D2", "stuck", _d2, watch="pauser2", needs_update=False, kinds=()),
+    "S1": Hazard("S1", "lost_wakeup", _s1, needs_pause=False,
+                 kinds=("distributed", "tensor", "ipc", "disk")),
+    "C1": Hazard("C1", "stuck", _c1, watch="upd2", kinds=("distributed", "tensor", "ipc")),
     # not in the JSON table: RWLock writer exclusion, for the lock-edit mutants
     "RW": Hazard("RW", "overlap", _rw, needs_pause=False, kinds=("distributed", "tensor", "ipc")),
 }

@@ -36,11 +36,14 @@ class Scenario:
     name: str
     clients: tuple[tuple[str, tuple[Op, ...]], ...]
     max_tokens: int = 2
+    cancel: tuple[str, ...] = ()   # clients the exploration may cancel once, while suspended
 
     def describe(self) -> str:
         parts = []
         for name, ops in self.clients:
             parts.append(f"{name}: " + ", ".join(":".join(op) for op in ops))
+        if self.cancel:
+            parts.append("may cancel: " + ", ".join(self.cancel))
         return "; ".join(parts)
 
     def uses(self, op: str) -> set[str]:
@@ -62,6 +65,7 @@ class World:
         finally:
             asyncio.events._set_running_loop(None)
         self.pc: dict[str, int] = {}
+        self.cancelled: set[str] = set()
         self.results: dict[str, list[Any]] = {}
         self.loop.spawn(self.side.scheduler_loop(), "sched")
         self.loop.spawn(self.side.reply_loop(self.driver.deliver_ack), "reply")
@@ -111,7 +115,22 @@ class World:
     def runnable(self) -> list[str]:
         return self.loop.runnable()
 
+    def choices(self) -> list[str]:
+        """Runnable tasks, then ``cancel:NAME`` for each cancellable client still suspended."""
+        names = self.loop.runnable()
+        for v in self.scenario.cancel:
+            if v not in self.cancelled and self.started(v) and not self.task_done(v) \
+                    and v not in names:
+                names.append(f"cancel:{v}")
+        return names
+
     def step(self, name: str) -> None:
+        if name.startswith("cancel:"):
+            victim = name.removeprefix("cancel:")
+            self.cancelled.add(victim)
+            self.loop.task(victim).cancel()
+            self.loop.runnable()   # settle: the cancellation makes the victim runnable
+            return
         self.loop.step(name)
 
     def close(self) -> None:
@@ -178,7 +197,7 @@ class World:
         comms = tuple(_summary(getattr(d, f"update_weights_from_{k}_communicator"), names)
                       for k in ("distributed", "tensor", "ipc"))
         events = tuple(_summary(e, names) for _, e in sorted(self.events.items()))
-        return (tasks, d.is_pause, _summary(d.is_pause_cond, names),
+        return (tasks, tuple(sorted(self.cancelled)), d.is_pause, _summary(d.is_pause_cond, names),
                 _summary(d.model_update_lock, names), comms,
                 _summary(d.model_update_result, names), events, self.side.summary())
 
