@@ -112,7 +112,6 @@ class Extraction:
 
     label: str
     methods: dict[str, Method]
-    communicator: Method | None       # ``node`` is the ClassDef's first method; see ``comm_class``
     comm_class: ast.ClassDef | None
     comm_rel: str
     rwlock_rel: str
@@ -309,9 +308,5 @@ def extract(source: Source) -> Extraction:
             for n in cls.body:
                 if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)):
                     points += await_points(rw_rel, n)
-    comm_method = None
-    if comm is not None:
-        first = next(n for n in comm.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)))
-        comm_method = Method(comm.name, comm.name, comm_rel, first)
-    return Extraction(source.label, methods, comm_method, comm, comm_rel, rw_rel, rw_text, texts,
+    return Extraction(source.label, methods, comm, comm_rel, rw_rel, rw_text, texts,
                       patterns, missing, points)

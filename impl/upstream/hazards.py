@@ -22,7 +22,9 @@ S1    a request holds a reader, an update waits for the writer side, a second   
       request waits behind it; the update may be cancelled (once, while
       suspended): a reader sleeps although no writer is active or waiting
 C1    a pause (in_place), then two same-kind updates; the first may be            stuck
-      cancelled: the second never gets the communicator
+      cancelled: the second never gets the communicator. Disk (no communicator):
+      one paused update, cancelled; its reply hits the cancelled future in the    reply dies
+      shared slot
 ====  ==========================================================================  ===========
 
 S1 depends on the Python version (from CPython 3.13 a task cancelled out of
@@ -51,7 +53,7 @@ from typing import Any
 from .driver import DriverFactory, Unsupported
 from .world import Scenario, World
 
-__all__ = ["HAZARDS", "NOT_CHECKED", "Exploration", "HazardResult", "Verdict", "explore",
+__all__ = ["HAZARDS", "NOT_CHECKED", "Exploration", "HazardResult", "explore",
            "run_hazard"]
 
 NOT_CHECKED = {
@@ -99,7 +101,6 @@ class HazardResult:
         return out
 
 
-Verdict = HazardResult
 
 
 def _harm_now(world: World, kind: str) -> str | None:
@@ -242,6 +243,7 @@ class Hazard:
     watch: str | None = None
     needs_update: bool = True
     needs_pause: bool = True
+    harm_by_kind: tuple[tuple[str, str], ...] = ()   # a kind whose harm differs
     kinds: tuple[str, ...] = ("distributed", "tensor", "ipc", "disk")
 
 
@@ -284,6 +286,10 @@ def _s1(kind: str) -> Scenario:
 
 
 def _c1(kind: str) -> Scenario:
+    if kind == "disk":   # no communicator: one cancelled update, its reply finds the slot
+        return Scenario("C1/disk", (("pauser", (("pause", "in_place"), ("set", "paused"))),
+                                    ("upd1", (("wait", "paused"), ("update", kind)))),
+                        cancel=("upd1",))
     return Scenario(f"C1/{kind}", (("pauser", (("pause", "in_place"), ("set", "paused"))),
                                    ("upd1", (("wait", "paused"), ("update", kind))),
                                    ("upd2", (("wait", "paused"), ("update", kind)))),
@@ -304,7 +310,7 @@ HAZARDS: dict[str, Hazard] = {
     "D2": Hazard("D2", "stuck", _d2, watch="pauser2", needs_update=False, kinds=()),
     "S1": Hazard("S1", "lost_wakeup", _s1, needs_pause=False,
                  kinds=("distributed", "tensor", "ipc", "disk")),
-    "C1": Hazard("C1", "stuck", _c1, watch="upd2", kinds=("distributed", "tensor", "ipc")),
+    "C1": Hazard("C1", "stuck", _c1, watch="upd2", harm_by_kind=(("disk", "reply_dies"),)),
     # not in the JSON table: RWLock writer exclusion, for the lock-edit mutants
     "RW": Hazard("RW", "overlap", _rw, needs_pause=False, kinds=("distributed", "tensor", "ipc")),
 }
@@ -323,7 +329,8 @@ def run_hazard(factory: DriverFactory | None, hazard: str, kind: str,
     if factory is None or (hz.needs_update and not factory.extraction.entry(kind)):
         return HazardResult(hazard, "n/a")
     scenario = hz.build(kind)
-    x = explore(factory, scenario, hz.harm, hz.watch, max_states)
+    x = explore(factory, scenario, dict(hz.harm_by_kind).get(kind, hz.harm), hz.watch,
+                max_states)
     res = HazardResult(hazard, "", scenario.describe(), x)
     if x.unsupported:
         res.verdict = "unsupported: needs " + ", ".join(x.unsupported)
