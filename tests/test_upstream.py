@@ -314,3 +314,12 @@ def test_mutant_writer_wait_once_turns_while_into_if() -> None:
 def test_cli_unknown_mutant_exits_2(tmp_path: Path) -> None:
     proc = _cli("check", "x", "--source", str(write_tree(tmp_path)), "--mutate", "nope")
     assert proc.returncode == 2 and "unknown mutant 'nope'" in proc.stderr
+
+
+def test_c1_a_cancelled_caller_blocks_the_next(tmp_path: Path) -> None:
+    """The exploration may cancel a suspended client: our channel has no clean-up either."""
+    row = check_source(_source(tmp_path, "post-fix"), "synthetic", hazards=("C1",),
+                       kinds=("tensor",))[0]
+    assert row.hazards["C1"] == "reproduced"
+    assert "cancel:upd1" in row.details["C1"]["schedule"]
+    assert "no schedule lets upd2 finish" in row.details["C1"]["harm"]
