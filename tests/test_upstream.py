@@ -323,3 +323,11 @@ def test_c1_a_cancelled_caller_blocks_the_next(tmp_path: Path) -> None:
     assert row.hazards["C1"] == "reproduced"
     assert "cancel:upd1" in row.details["C1"]["schedule"]
     assert "no schedule lets upd2 finish" in row.details["C1"]["harm"]
+
+
+def test_offline_download_is_a_clear_error(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from impl.upstream.fetch import fetch_wheel
+    monkeypatch.setenv("PIP_NO_INDEX", "1")          # pip as if the registry were unreachable
+    monkeypatch.setenv("PIP_FIND_LINKS", str(tmp_path))
+    with pytest.raises(FetchError, match=r"cannot download sglang==0\.5\.10\.post1 \(offline"):
+        fetch_wheel("0.5.10.post1", tmp_path / "cache")
