@@ -25,9 +25,8 @@ position can be read from its suspended coroutine stack (:mod:`impl.upstream.pos
 >>> fn = ast.parse('''
 ... async def update_weights_from_tensor(self, obj):
 ...     async with self.is_pause_cond:
-...         is_paused = self.is_pause
-...     ctx = self.model_update_lock.writer_lock if not is_paused else nullcontext()
-...     async with ctx:
+...         seen = self.is_pause
+...     async with (nullcontext() if seen else self.model_update_lock.writer_lock):
 ...         return await self.update_weights_from_tensor_communicator(obj)
 ... ''').body[0]
 >>> classify(fn).pattern
