@@ -60,11 +60,16 @@ def test_classify_other_when_the_flag_is_read_but_never_acted_on() -> None:
     assert classify(fn).pattern == "other"
 
 
-def test_variant_names() -> None:
-    assert [variant_of(k, p) for k, p in [("tensor", "pre-fix"), ("disk", "pre-fix"),
-                                          ("ipc", "writer-always"), ("tensor", "post-fix"),
-                                          ("tensor", "other")]] == \
-        ["PRE_FIX", "DISK", "IPC_BEFORE_22290", "POST_FIX", "none"]
+def test_a_version_maps_to_exactly_one_variant() -> None:
+    assert variant_of({"tensor": "pre-fix", "distributed": "pre-fix", "ipc": "writer-always",
+                       "disk": "pre-fix"}) == "IPC_BEFORE_22290"
+    assert variant_of({"tensor": "pre-fix", "distributed": "pre-fix", "ipc": "pre-fix",
+                       "disk": "pre-fix"}) == "PRE_FIX"
+    assert variant_of({"tensor": "post-fix", "distributed": "post-fix", "ipc": "post-fix",
+                       "disk": "pre-fix"}) == "POST_FIX"
+    assert variant_of({"tensor": "post-fix", "ipc": "missing", "disk": "pre-fix"}) == "POST_FIX"
+    assert variant_of({"tensor": "post-fix", "disk": "post-fix"}) == "none"  # no such history
+    assert variant_of({"tensor": "other"}) == "none"
 
 
 # ---------------------------------------------------------------- extraction

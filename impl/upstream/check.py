@@ -69,10 +69,12 @@ def check_source(source: Source, version: str,
         broken = "; ".join(factory.unsupported)
     except Unsupported as exc:
         factory, broken = None, str(exc)
+    variant = variant_of({k: ex.patterns[k].pattern if ex.entry(k) else "missing"
+                          for k in ENTRY_POINTS})
     for kind in kinds:
         entry = ex.entry(kind)
         pattern = ex.patterns[kind].pattern if entry else "missing"
-        row = Row(version, f"update_weights_from_{kind}", pattern, variant_of(kind, pattern), {})
+        row = Row(version, f"update_weights_from_{kind}", pattern, variant, {})
         if entry is not None:
             row.details["pattern"] = ex.patterns[kind].detail
             if ex.patterns[kind].gap_awaits:

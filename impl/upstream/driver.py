@@ -228,7 +228,8 @@ class Recv(_Obj):
 class SchedulerSide:
     """The scheduler model and the reply path: the ONE place that knows the engine.
 
-    Reuses the reference engine's scheduler (``scheduler_loop``, ``_handle``, ``_forward``,
+    Reuses the reference engine's scheduler (``scheduler_loop``, ``batch_loop``, ``_handle``,
+    ``_forward``,
     weights, monitor) with its message tuples: in, ``("generate", Request)``,
     ``("pause", mode)``, ``("continue",)``, ``("abort",)``, ``("update", Update)``; out,
     ``("out", req, complete)`` and ``("ack", update, UpdateReply)``, which :meth:`reply_loop`
@@ -264,6 +265,9 @@ class SchedulerSide:
     def scheduler_loop(self) -> Any:
         return self.engine.scheduler_loop()
 
+    def batch_loop(self) -> Any:
+        return self.engine.batch_loop()
+
     async def reply_loop(self, deliver_ack: Callable[[Any, Any], None]) -> None:
         """Deliver the scheduler's outputs; acks go to ``deliver_ack(update, reply)``."""
         engine = self.engine
@@ -290,7 +294,7 @@ class SchedulerSide:
 
         def msg(m: tuple[Any, ...]) -> Any:
             return (m[0], getattr(m[1], "rid", getattr(m[1], "uid", m[1]))) if len(m) > 1 else m
-        return (e.paused, tuple(map(req, e.running)), tuple(map(req, e.retracted)), e.version,
+        return (e.paused, tuple(map(req, e.running)), tuple(map(req, e.waiting)), e.batch_ready.is_set(), e.version,
                 tuple(map(msg, e.inbox)), tuple((m[0],) for m in e.replies),
                 tuple(e.monitor.mixed), len(e.monitor.applied))
 

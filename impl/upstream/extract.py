@@ -42,7 +42,7 @@ from typing import Union
 from .fetch import Source
 
 __all__ = ["ENTRY_POINTS", "AwaitPoint", "Extraction", "Method", "Pattern", "classify",
-           "extract", "VARIANT_OF"]
+           "extract", "PATTERN_OF_POLICY"]
 
 FuncNode = Union[ast.FunctionDef, ast.AsyncFunctionDef]
 
@@ -56,19 +56,33 @@ METHOD_FILES = (
     "sglang/srt/managers/tokenizer_control_mixin.py",
     "sglang/srt/managers/communicator.py",
 )
-#: the spec/engine variant a locking pattern maps to, per entry point kind
-VARIANT_OF = {"pre-fix": "PRE_FIX", "post-fix": "POST_FIX", "writer-always": "IPC_BEFORE_22290"}
+#: the locking pattern each of the spec's update policies is written as upstream
+PATTERN_OF_POLICY = {"check_then_act": "pre-fix", "decide_under_lock": "post-fix",
+                     "always_writer": "writer-always"}
 
 
-def variant_of(kind: str, pattern: str) -> str:
-    """Map an entry point's pattern to the name of the spec variant that models it.
+def variant_of(patterns: dict[str, str]) -> str:
+    """The spec variant whose lock code of every entry point matches ``patterns`` (entry
+    point kind -> locking pattern; a missing kind is ignored), or ``"none"``.
 
-    >>> variant_of("disk", "pre-fix"), variant_of("tensor", "post-fix"), variant_of("ipc", "other")
-    ('DISK', 'POST_FIX', 'none')
+    A variant is the lock code of ALL entry points at one point of upstream history
+    (``spec.protocol``), so a released version maps to exactly one variant.
+
+    >>> variant_of({"tensor": "pre-fix", "ipc": "writer-always", "disk": "pre-fix"})
+    'IPC_BEFORE_22290'
+    >>> variant_of({"tensor": "post-fix", "ipc": "post-fix", "disk": "pre-fix"})
+    'POST_FIX'
+    >>> variant_of({"tensor": "other"})
+    'none'
     """
-    if kind == "disk" and pattern == "pre-fix":
-        return "DISK"
-    return VARIANT_OF.get(pattern, "none")
+    from spec.protocol import VARIANTS
+
+    present = {k: p for k, p in patterns.items() if p != "missing"}
+    for name, cls in VARIANTS.items():
+        if present and all(PATTERN_OF_POLICY[cls.update_policy[k].name] == p
+                           for k, p in present.items() if k in cls.update_policy):
+            return name
+    return "none"
 
 
 @dataclasses.dataclass

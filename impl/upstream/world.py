@@ -26,7 +26,7 @@ from .position import Positions, frames, stack
 __all__ = ["Scenario", "World"]
 
 Op = tuple[str, ...]
-DAEMONS = ("sched", "reply")
+DAEMONS = ("sched", "batch", "reply")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -68,6 +68,7 @@ class World:
         self.cancelled: set[str] = set()
         self.results: dict[str, list[Any]] = {}
         self.loop.spawn(self.side.scheduler_loop(), "sched")
+        self.loop.spawn(self.side.batch_loop(), "batch")
         self.loop.spawn(self.side.reply_loop(self.driver.deliver_ack), "reply")
         self.deferred: dict[str, list[tuple[str, tuple[Op, ...]]]] = {}
         for name, ops in scenario.clients:
