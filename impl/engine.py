@@ -18,7 +18,7 @@ as ONE named definition, ``update_policy`` (kind -> policy), exactly as the spec
                                 disk :func:`check_then_act` (never fixed upstream)
 ==============================  ==========================================================
 
-What is atomic is what SGLang's released code makes atomic (PROTOCOL.md section 7): every
+What is atomic is what SGLang's released code makes atomic (spec/PROTOCOL.md section 6): every
 kind but disk goes through a per-kind :class:`Communicator` (one call in flight; later callers
 queue FIFO), so the check and the act are one step when the communicator is free; disk sends
 at once and keeps its reply future in ONE shared slot, and a second reply to a done future

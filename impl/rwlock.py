@@ -6,10 +6,10 @@ is no await between a check of that state and the act on it; the only awaits are
 acquire itself and ``cond.wait()``, after which the check is made again.
 
 Writer preference: a reader waits while a writer is active OR waiting, so a waiting writer
-goes before readers that arrive after it (PROTOCOL.md section 6).
+goes before readers that arrive after it (spec/PROTOCOL.md section 1).
 
 Cancellation: a writer cancelled while waiting leaves the waiting set and notifies every
-waiter.  Upstream (S1, PROTOCOL.md section 5) forgets the notify, so readers that were
+waiter.  Upstream (S1, spec/PROTOCOL.md section 5) forgets the notify, so readers that were
 blocked only by that writer sleep until some unrelated release; this lock does not have S1.
 
 >>> import asyncio

@@ -3,7 +3,7 @@
 Variants (each a :class:`model_check.Spec` subclass; they differ only in
 ``update_policy``, the lock code of every update entry point at one point of upstream
 history): :data:`IPC_BEFORE_22290`, :data:`PRE_FIX`, :data:`POST_FIX`; and :data:`PAUSE_UPDATE_PRE_FIX` / :data:`PAUSE_UPDATE_POST_FIX`, the coarse
-benchmark spec of ``shared/BENCH.md``.  Check one with
+benchmark spec of ``spec/PROTOCOL.md section 7``.  Check one with
 ``python -m model_check spec:POST_FIX -D scenario=concurrent``.
 """
 

@@ -5,7 +5,7 @@ the peak memory of the process that ran it (each run is a fresh child process, s
 not add up):
 
 * POST_FIX (the protocol spec, ``scenario=concurrent``, one update) for N = 1..4 requests;
-* PAUSE-UPDATE (``shared/BENCH.md``, scenario B, full exploration) for G = 1..10 clients,
+* PAUSE-UPDATE (``spec/PROTOCOL.md section 7``, scenario B, full exploration) for G = 1..10 clients,
   pre-fix and post-fix, without and with client symmetry reduction.
 
 ``--compare`` measures the goals of the performance work side by side in one run, each run a
@@ -224,7 +224,7 @@ class Spin(Peer):
             if line.strip().endswith("states, stored"):
                 figures["states"] = int(words[0])
             elif "transitions (= stored+matched)" in line:
-                # Spin counts the initial state as one transition more than BENCH.md's edges.
+                # Spin counts the initial state as one transition more than the benchmark definition's edges.
                 figures["transitions"] = int(words[0]) - 1
             elif line.startswith("pan: elapsed time"):
                 figures["seconds"] = float(words[3])
@@ -245,7 +245,7 @@ def compare(args: argparse.Namespace) -> int:
     print(f"machine: {os.cpu_count()} cores ({_cpu()}), shared; median of {repeat} fresh "
           "processes per line; seconds = the checker's own search time, wall = process start "
           "to exit")
-    print(f"\nPAUSE-UPDATE (shared/BENCH.md) post-fix, scenario B, G={g}, full space, invariant "
+    print(f"\nPAUSE-UPDATE (spec/PROTOCOL.md section 7) post-fix, scenario B, G={g}, full space, invariant "
           "and deadlock checked")
     print(f"{'checker':22} {'states':>9} {'transitions':>11} {'seconds':>8} {'wall':>7} "
           f"{'states/s':>10} {'peak MiB':>8} {'ours fast is':>14}")

@@ -1,6 +1,6 @@
 """The one list of step labels: spec steps, implementation await points, conformance steps.
 
-Every coroutine of ``shared/PROTOCOL.md`` section 3 is cut at its suspension points.  A label
+Every coroutine of ``spec/PROTOCOL.md`` section 3 is cut at its suspension points.  A label
 names the code point where a task rests between two steps.  A label is *ready* when the task
 can run from there (its next step is enabled), or *blocked* when it waits for something:
 a lock hand-off (``*.acquire``), a condition notify (``*.wait``), a reply from the scheduler
@@ -38,7 +38,7 @@ UPD_START = "upd.start"                  # ready: not started; next: the pause c
 UPD_CHECK_ACQUIRE = "upd.check.acquire"  # blocked: queued on CL for the check
 UPD_CHECK_LOCKED = "upd.check.locked"    # ready: CL handed over; next: read P, decide
 # The two decided labels exist only with await_after_check=1: an edit that adds an await
-# between the check and the act.  Upstream has no suspension there (PROTOCOL.md section 7).
+# between the check and the act.  Upstream has no suspension there (spec/PROTOCOL.md section 6).
 UPD_DECIDED_PAUSED = "upd.decided.paused"      # ready: decided "paused" (an added await)
 UPD_DECIDED_UNPAUSED = "upd.decided.unpaused"  # ready: decided "writer side" (an added await)
 UPD_WRITE_ACQUIRE = "upd.write.acquire"        # blocked: queued on RL (first time)

@@ -1,7 +1,7 @@
-"""PAUSE-UPDATE: the benchmark spec of ``shared/BENCH.md``, encoded exactly as written.
+"""PAUSE-UPDATE: the benchmark spec of ``spec/PROTOCOL.md section 7``, encoded exactly as written.
 
 It is a deliberately coarse abstraction used only to compare checkers on one identical state
-space; the project's spec is :mod:`spec.protocol`.  One transition per line of BENCH.md, in
+space; the project's spec is :mod:`spec.protocol`.  One transition per line of the benchmark definition, in
 that order; the state is a flat tuple of ints and bools so the successor function stays lean:
 
 ``(is_pause, c_held, writer, ww, readers, inflight, applying, p, ctl1, ctl2, c[0], ..., c[G-1])``
@@ -165,7 +165,7 @@ class PauseUpdate(Spec):
         """The same transitions as guarded commands over codes, for the fast path.
 
         Bools are coded 0/1 and the ints (counters, ``ctl1``, ``ctl2``, clients) are their
-        own codes, so the commands read like BENCH.md's lines.
+        own codes, so the commands read like the benchmark definition's lines.
         """
         import numpy as np
 

@@ -7,7 +7,7 @@ choice; every task is deterministic given the state, so an action is just
 ``(process, label)``: the process and the code point it resumes from (labels in
 :mod:`spec.labels`).
 
-What is atomic is what the released code makes atomic (``shared/PROTOCOL.md`` section 7):
+What is atomic is what the released code makes atomic (``spec/PROTOCOL.md`` section 6):
 
 * an update of a kind other than disk goes through that kind's *communicator*: one call in
   flight per kind; a caller that finds it free sends at once, with no suspension; one that
@@ -360,7 +360,7 @@ class ProtocolSpec(Spec):
             always("update_safety", lambda s: not s.mixed,
                    "no request runs forward passes, unpaused, across a weight-version change"),
             always("apply_guarded", self.apply_guarded,
-                   "PROTOCOL.md section 4 to the letter: when the scheduler applies an update, "
+                   "the update-safety rule to the letter (spec/PROTOCOL.md section 4): when the scheduler applies an update, "
                    "it is paused or no request holds a reader"),
             always("rwlock_exclusion", self.rwlock_exclusion,
                    "never a writer together with readers; never two writers"),

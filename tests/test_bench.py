@@ -1,4 +1,4 @@
-"""The benchmark's peer encodings count exactly the states of BENCH.md's definition.
+"""The benchmark's peer encodings count exactly the states of the benchmark definition's definition.
 
 Spin (Debian package ``spin`` and gcc) and musil (a Python 3.12+ with musil: ``python -m
 spec.bench --setup-musil`` or ``$MUSIL_PYTHON``) are optional: each test is skipped, saying

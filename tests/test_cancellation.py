@@ -33,7 +33,7 @@ from spec import labels as L
 
 #: The update entry point each variant exercises (its first kind, the one it exists to model).
 UPDATE_KIND = {variant: next(iter(cls.update_policy)) for variant, cls in ENGINES.items()}
-#: Where a cancelled update meets C1 (PROTOCOL.md section 7): the communicator does no
+#: Where a cancelled update meets C1 (spec/PROTOCOL.md section 6): the communicator does no
 #: clean-up for a caller cancelled while queued or awaiting its reply, so the kind stays "in
 #: flight" for good.  That hazard belongs to the cancellation spec; these stress runs cancel
 #: updates only before they reach the communicator, where every lock must come back.

@@ -338,7 +338,7 @@ def test_ipc_update_from_bytes_that_are_not_a_checkpoint_changes_nothing():
 @pytest.mark.parametrize("variant", ["POST_FIX", "PRE_FIX"])
 @pytest.mark.parametrize("mode", ["in_place", "retract"])
 def test_upstream_32_requests_pause_update_continue(variant, mode):
-    """PROTOCOL.md section 6.  Passes on PRE_FIX too: with the client's order (pause, update,
+    """Upstream's own test (32 requests, pause, update, continue).  Passes on PRE_FIX too: with the client's order (pause, update,
     continue) no continue can land inside the update, so R1 is out of this test's reach."""
     async def main():
         engine = make(variant)

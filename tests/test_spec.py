@@ -14,7 +14,7 @@ SCHED = ("sched", "sched.loop")
 BATCH = ("batch", "batch.loop")
 REPLY = ("reply", "reply.loop")
 
-#: R1 as it really happens (PROTOCOL.md section 7): two updates of one kind.  The first is
+#: R1 as it really happens (spec/PROTOCOL.md section 6): two updates of one kind.  The first is
 #: sent at once (its check and send are one step); the second checks P = True and queues on
 #: the busy communicator; a continue runs; a request starts; when the first update's reply
 #: comes, the queued one is sent with no lock while the request runs.

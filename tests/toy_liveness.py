@@ -215,7 +215,7 @@ class Blink(Spec):
                          lambda s: s.waiter == "gone", "the waiter eventually goes")]
 
 
-# -- benchmark: PAUSE-UPDATE (shared/BENCH.md) with liveness properties ---------------------
+# -- benchmark: PAUSE-UPDATE (spec/PROTOCOL.md section 7) with liveness properties ---------------------
 
 
 def _task(action: str) -> str:
