@@ -123,6 +123,8 @@ CATALOGUE: tuple[Mutant, ...] = (
 CHECKS: tuple[tuple[str, str, dict[str, object]], ...] = (
     ("graph POST_FIX concurrent N=1", "POST_FIX", {"scenario": "concurrent", "requests": 1}),
     ("graph PRE_FIX concurrent N=1", "PRE_FIX", {"scenario": "concurrent", "requests": 1}),
+    ("graph PRE_FIX concurrent N=1 abort", "PRE_FIX",
+     {"scenario": "concurrent", "requests": 1, "mode": "abort", "timer": "quiet"}),
     ("graph IPC_BEFORE_22290 rl-loop N=1", "IPC_BEFORE_22290",
      {"scenario": "rl-loop", "requests": 1}),
     ("graph POST_FIX rl-loop abort N=1", "POST_FIX",
@@ -159,6 +161,8 @@ def mutated_copy(mutant: Mutant, into: Path) -> Path:
     shutil.copytree(IMPL, target, ignore=shutil.ignore_patterns("__pycache__"))
     path = target / mutant.file
     text = path.read_text()
+    if not mutant.old:
+        raise ValueError(f"mutant {mutant.name}: no text to replace")
     count = text.count(mutant.old)
     if count != 1:
         raise ValueError(f"mutant {mutant.name}: its text occurs {count} times in "
@@ -198,12 +202,22 @@ def _gate() -> None:
     print(json.dumps({"killed_by": None, "detail": "every check passed"}))
 
 
+#: The unmutated engine, run through the same machinery first: it must pass every check, or
+#: a kill would mean nothing (a broken tree would "kill" every mutant at import).
+BASELINE = Mutant("baseline (no mutation)", "engine.py", "", "", "nothing", harmful=False,
+                  reason="the engine as it is")
+
+
 def run_mutant(mutant: Mutant, timeout: float = 900.0) -> Outcome:
     """Apply ``mutant`` in a temporary copy and run the gate on it in a fresh process."""
     start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix=f"mutant-{mutant.name}-") as tmp:
         try:
-            mutated_copy(mutant, Path(tmp))
+            if mutant is BASELINE:
+                shutil.copytree(IMPL, Path(tmp) / "impl",
+                                ignore=shutil.ignore_patterns("__pycache__"))
+            else:
+                mutated_copy(mutant, Path(tmp))
         except ValueError as exc:
             return Outcome(mutant, None, f"NOT APPLIED: {exc}", time.perf_counter() - start)
         env = dict(os.environ, PYTHONPATH=os.pathsep.join([tmp, str(ROOT)]),
@@ -266,6 +280,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             kind = "harmful" if m.harmful else f"equivalent ({m.reason})"
             print(f"{m.name:32} impl/{m.file:10} {kind}: {m.what}")
         return 0
+    baseline = run_mutant(BASELINE)
+    if baseline.killed_by is not None:
+        print(f"error: the unmutated engine fails the gate at {baseline.killed_by}: "
+              f"{baseline.detail}; fix that first, no kill would mean anything",
+              file=sys.stderr)
+        return 2
+    print(f"baseline: the unmutated engine passes every check ({baseline.seconds:.1f} s)",
+          file=sys.stderr, flush=True)
     outcomes: list[Outcome] = []
     with concurrent.futures.ThreadPoolExecutor(max_workers=args.jobs) as pool:
         for outcome in pool.map(run_mutant, chosen):

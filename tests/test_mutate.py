@@ -49,6 +49,11 @@ def test_every_harmful_mutant_is_killed():
     assert "harmful mutants killed: 12/12 (100%)" in out.stdout
 
 
+def test_the_unmutated_engine_passes_the_gate():
+    outcome = mutate.run_mutant(mutate.BASELINE)
+    assert outcome.killed_by is None, outcome.detail
+
+
 def test_cli_misuse_exits_2():
     out = subprocess.run([sys.executable, "-m", "impl.mutate", "--only", "zzz"], cwd=ROOT,
                          capture_output=True, text=True, check=False)
