@@ -153,6 +153,9 @@ class Harness:
         self._pid = {task: pid for pid, task in enumerate(self.tasks)}
         for daemon in ("sched", "batch", "reply"):  # boot: each blocks at once, nothing to do
             self.loop.step(daemon)
+        for pid, program in enumerate(self.spec.programs[: self.spec.sched]):
+            if not program:  # a client with no call (pauses=0, ...) is done from the start
+                self.loop.step(self.spec.names[pid])
 
     # ------------------------------------------------------------------ the clients
     async def _client(self, pid: int) -> None:
@@ -234,8 +237,9 @@ class Harness:
         if task.done():
             return L.DONE
         named = self.loop.label(name)
-        if named is None:  # not started yet: the first call's start
-            return L.CALL_START[self.spec.programs[pid][0][0]]
+        if named is None:  # not started yet: the first call's start (no call: done)
+            program = self.spec.programs[pid]
+            return L.CALL_START[program[0][0]] if program else L.DONE
         kind, fut = self._waits_on(task)
         if fut is None:
             return named

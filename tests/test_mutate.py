@@ -46,7 +46,7 @@ def test_every_harmful_mutant_is_killed():
     out = subprocess.run([sys.executable, "-m", "impl.mutate"], cwd=ROOT, capture_output=True,
                          text=True, timeout=3000, check=False)
     assert out.returncode == 0, out.stdout + out.stderr
-    assert "harmful mutants killed: 12/12 (100%)" in out.stdout
+    assert "harmful mutants killed: 11/11 (100%)" in out.stdout
 
 
 def test_the_unmutated_engine_passes_the_gate():

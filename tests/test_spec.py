@@ -148,6 +148,17 @@ def test_communicator_turn_assertion():
     assert result.property == "communicator_turn_free"
 
 
+@pytest.mark.parametrize("spec", [
+    POST_FIX(scenario="concurrent", requests=2, updates=2, mode="abort"),
+    PRE_FIX(scenario="concurrent", requests=2, updates=2),
+], ids=["post-fix-abort", "pre-fix"])
+def test_rl_is_never_held_between_steps(spec):
+    """Every holder takes and releases the RWLock's own lock within one step, so nobody
+    ever queues on it: why a probe without RL is an equivalent mutant (impl.mutate)."""
+    result = check(spec, keep_graph=True, deadlock=False)
+    assert result.complete and all(s.rl == -1 and not s.rlq for s in result.state_list)
+
+
 def test_parameters_are_checked():
     from model_check import ParameterError
 
