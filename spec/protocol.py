@@ -595,8 +595,9 @@ class ProtocolSpec(Spec):
             else:
                 what = "blocked"
             lines.append(f"{n[p]} at {label}: {what}")
-        if s.P and any(s.pc[c] != L.DONE for c in self.clients if
-                       any(call[0] == "continue" for call in self.programs[c])) is False:
+        continues_left = any(call[0] == "continue" for c in self.clients
+                             for call in self.programs[c][s.call[c]:])
+        if s.P and not continues_left:
             lines.append("P is True and no continue call is left to clear it")
         return lines
 
