@@ -4,7 +4,7 @@ Each wheel is downloaded once into the user cache (``$TOCTOU_SGLANG_CACHE`` or
 ``~/.cache/asyncio-toctou/sglang``). Offline, these tests are skipped with the reason;
 with ``TOCTOU_REQUIRE_UPSTREAM=1`` (set by CI) that skip is a failure, so CI really runs
 them. Only the hazards the #22290 / #22304 story is about are explored here (R1 and D1 on
-tensor and ipc, S3 on disk); the whole table is ``python -m impl.upstream check VERSION``.
+tensor and ipc, S3 on disk, and D2 once); the whole table is ``python -m impl.upstream check VERSION``.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ def _rows(version: str) -> dict[str, Row]:
             pytest.skip(f"SGLang {version} cannot be downloaded (offline?): {exc}")
         src = Source.from_wheel(wheel, version)
         _ROWS[version] = (check_source(src, version, hazards=("R1", "D1"), kinds=("tensor", "ipc"))
-                          + check_source(src, version, hazards=("S3",), kinds=("disk",)))
+                          + check_source(src, version, hazards=("S3", "D2"), kinds=("disk",)))
     return {r.entry_point.removeprefix("update_weights_from_"): r for r in _ROWS[version]}
 
 
@@ -66,3 +66,12 @@ def test_disk_keeps_the_shared_slot_s3(version: str) -> None:
         "pre-fix", "IPC_BEFORE_22290" if version == PRE_FIX else "POST_FIX")
     assert disk.hazards["S3"] == "reproduced"
     assert "InvalidStateError" in disk.details["S3"]["harm"]
+
+
+@pytest.mark.parametrize("version", [PRE_FIX, POST_FIX])
+def test_d2_an_abort_pause_after_an_in_place_one_never_returns(version: str) -> None:
+    disk = _rows(version)["disk"]
+    assert disk.hazards["D2"] == "reproduced"
+    harm = disk.details["D2"]["harm"]
+    assert harm.startswith("stuck: no schedule lets pauser2 finish")
+    assert "pause_generation" in harm and "asyncio.sleep" in harm  # spinning, holding CL

@@ -24,7 +24,7 @@ from typing import Any
 from .driver import Unsupported, build_factory
 from .extract import ENTRY_POINTS, extract, variant_of
 from .fetch import FetchError, Source, open_version
-from .hazards import ORDER, run_hazard
+from .hazards import ORDER, PER_VERSION, run_hazard
 
 __all__ = ["Row", "check_source", "check_version", "exit_status"]
 
@@ -71,6 +71,7 @@ def check_source(source: Source, version: str,
         factory, broken = None, str(exc)
     variant = variant_of({k: ex.patterns[k].pattern if ex.entry(k) else "missing"
                           for k in ENTRY_POINTS})
+    per_version: dict[str, Any] = {}
     for kind in kinds:
         entry = ex.entry(kind)
         pattern = ex.patterns[kind].pattern if entry else "missing"
@@ -88,7 +89,12 @@ def check_source(source: Source, version: str,
                 row.hazards[hz] = "unsupported"
                 row.notes[hz] = f"unsupported: {broken}"
                 continue
-            res = run_hazard(factory if not broken else None, hz, kind, max_states)
+            if hz in PER_VERSION and hz in per_version:
+                res = per_version[hz]
+            else:
+                res = run_hazard(factory if not broken else None, hz, kind, max_states)
+                if hz in PER_VERSION:
+                    per_version[hz] = res
             row.hazards[hz] = _short(res.verdict)
             if res.verdict != row.hazards[hz]:
                 row.notes[hz] = res.verdict
