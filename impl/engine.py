@@ -175,14 +175,14 @@ class Communicator:
         ready = asyncio.Event()
         if self.result_event is not None or self.queue:
             self.queue.append((ready, update))
-            set_label(L.UPD_QUEUED_PAUSED if branch == "paused" else L.UPD_QUEUED_WRITER)
+            set_label(L.QUEUED_ON[branch])
             await ready.wait()                                         # queued: suspends
             if self.result_event is not None:
                 raise AssertionError(f"communicator {self.kind!r}: handed the turn while "
                                      "another call is in flight")
         self.engine._send(("update", update))
         self.result_event, self.in_flight = asyncio.Event(), update
-        set_label(L.UPD_REPLY_PAUSED if branch == "paused" else L.UPD_REPLY_WRITER)
+        set_label(L.REPLY_ON[branch])
         await self.result_event.wait()                                 # the reply: suspends
         reply = self.result
         self.result_event = self.result = self.in_flight = None
@@ -361,7 +361,7 @@ class Engine:
         self._send(("update", update))
         future: asyncio.Future[UpdateReply] = self._loop().create_future()
         self.model_update_result, self.slot_owner = future, update    # overwrites the slot
-        set_label(L.UPD_REPLY_PAUSED if branch == "paused" else L.UPD_REPLY_WRITER)
+        set_label(L.REPLY_ON[branch])
         return await future                                            # the reply: suspends
 
     async def update_under_writer(self, update: Update) -> UpdateReply:
@@ -395,7 +395,7 @@ class Engine:
             set_label(L.SCHED_LOOP)
             if self.inbox:
                 self._handle(self.inbox.popleft())
-                if (self.running or self.waiting) and not self.paused:
+                if self.has_batch():
                     self.batch_ready.set()
             if self.inbox:
                 await asyncio.sleep(0)
@@ -411,9 +411,9 @@ class Engine:
         while the tokenizer's next messages are still in its socket."""
         while True:
             set_label(L.BATCH_LOOP)
-            if (self.running or self.waiting) and not self.paused:
+            if self.has_batch():
                 self._forward()
-            if (self.running or self.waiting) and not self.paused:
+            if self.has_batch():
                 await asyncio.sleep(0)
             else:
                 self.batch_ready.clear()
@@ -453,6 +453,10 @@ class Engine:
             await asyncio.gather(*tasks, return_exceptions=True)
             while self._background:
                 await asyncio.gather(*self._background, return_exceptions=True)
+
+    def has_batch(self) -> bool:
+        """The scheduler has a batch to run: requests running or waiting, and not paused."""
+        return bool(self.running or self.waiting) and not self.paused
 
     def locks_free(self) -> bool:
         """No reader, no writer, no waiting writer, CL and RL free: the engine is at rest."""

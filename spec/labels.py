@@ -107,6 +107,11 @@ BLOCKED: frozenset[str] = frozenset(RESUME) | {DONE}
 #: Labels where an update waits on (or for) its kind's communicator: queued, or handed the turn.
 COMM_QUEUED: frozenset[str] = frozenset({UPD_QUEUED_PAUSED, UPD_QUEUED_WRITER})
 
+#: branch ("paused" or "writer") -> where an update waits, queued on its communicator
+QUEUED_ON: dict[str, str] = {"paused": UPD_QUEUED_PAUSED, "writer": UPD_QUEUED_WRITER}
+#: branch -> where an update waits for its reply once sent
+REPLY_ON: dict[str, str] = {"paused": UPD_REPLY_PAUSED, "writer": UPD_REPLY_WRITER}
+
 #: Labels where a process holds a reader of the RWLock.
 READER_HELD: frozenset[str] = frozenset(
     {GEN_TOKENIZE, GEN_RUN, GEN_FINISHED, GEN_RELEASE_ACQUIRE, GEN_RELEASE_LOCKED}

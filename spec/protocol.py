@@ -647,7 +647,7 @@ class ProtocolSpec(Spec):
         if action[1] == L.SCHED_LOOP:
             arrows.append(("sched", "sched", f"handle {self._msg(before.Q[0])}"))
         if action[1] == L.BATCH_LOOP:
-            ran = (before.running or before.waiting) and not before.paused
+            ran = _has_batch(before)
             arrows.append(("batch", "batch", f"forward pass at v{after.version}" if ran
                            else "nothing to run"))
         if action[1] == L.REPLY_LOOP and before.RQ:
@@ -802,7 +802,7 @@ class ProtocolSpec(Spec):
         k = self.comms.index(kind)
         if w.ci[k] != NOBODY or w.cq[k]:
             w.cq = w.cq[:k] + (w.cq[k] + (p,),) + w.cq[k + 1:]
-            w.set_pc(p, L.UPD_QUEUED_PAUSED if branch == "paused" else L.UPD_QUEUED_WRITER)
+            w.set_pc(p, L.QUEUED_ON[branch])
             return
         w.ci = w.ci[:k] + (p,) + w.ci[k + 1:]
         self._send_update(w, p, branch)
@@ -811,7 +811,7 @@ class ProtocolSpec(Spec):
         # The message records the branch (for the sometimes partners) and the kind: with the
         # disk slot the sender may have returned before its update is applied.
         self._send(w, ("update", p, branch, self._kind(w, p)))
-        w.set_pc(p, L.UPD_REPLY_PAUSED if branch == "paused" else L.UPD_REPLY_WRITER)
+        w.set_pc(p, L.REPLY_ON[branch])
 
     def _upd_turn(self, w: _Work, p: int) -> None:
         # handed the turn: `assert self._result_event is None`, then send
@@ -926,15 +926,15 @@ class ProtocolSpec(Spec):
         # take the next message; wake the batch runner if there is a batch to run
         message, w.Q = w.Q[0], w.Q[1:]
         self._handle(w, message)
-        if (w.running or w.waiting) and not w.paused:
+        if _has_batch(w):
             w.bw = True
 
     def _batch_step(self, w: _Work, p: int) -> None:
         # one forward pass, unless a pause landed since it was woken; stay woken while
         # there is more to run
-        if (w.running or w.waiting) and not w.paused:
+        if _has_batch(w):
             self._forward(w)
-        w.bw = bool((w.running or w.waiting) and not w.paused)
+        w.bw = _has_batch(w)
 
     def _handle(self, w: _Work, m: tuple[Any, ...]) -> None:
         kind = m[0]
@@ -1003,8 +1003,9 @@ _TAKES_CL = frozenset({L.GEN_START, L.GEN_GATE_NOTIFIED, L.UPD_START, L.CONT_STA
                        L.PAUSE_START})
 
 
-def _policies(**by_kind: UpdatePolicy) -> dict[str, UpdatePolicy]:
-    return dict(by_kind)
+def _has_batch(s: State | _Work) -> bool:
+    """The scheduler has a batch to run: requests running or waiting, and not paused."""
+    return bool(s.running or s.waiting) and not s.paused
 
 
 class PreFix(ProtocolSpec):
@@ -1012,7 +1013,7 @@ class PreFix(ProtocolSpec):
     Flaw: R1, the TOCTOU, with two updates of one kind."""
 
     name = "PRE_FIX"
-    update_policy = _policies(tensor=CHECK_THEN_ACT, distributed=CHECK_THEN_ACT,
+    update_policy = dict(tensor=CHECK_THEN_ACT, distributed=CHECK_THEN_ACT,
                               ipc=CHECK_THEN_ACT, disk=CHECK_THEN_ACT)
 
 
@@ -1021,7 +1022,7 @@ class PostFix(ProtocolSpec):
     while still holding it; disk keeps the old pattern (every release to date)."""
 
     name = "POST_FIX"
-    update_policy = _policies(tensor=DECIDE_UNDER_LOCK, distributed=DECIDE_UNDER_LOCK,
+    update_policy = dict(tensor=DECIDE_UNDER_LOCK, distributed=DECIDE_UNDER_LOCK,
                               ipc=DECIDE_UNDER_LOCK, disk=CHECK_THEN_ACT)
 
 
@@ -1029,7 +1030,7 @@ class IpcBefore22290(ProtocolSpec):
     """Before #22290: ipc takes the writer side every time (D1); the others check-then-act."""
 
     name = "IPC_BEFORE_22290"
-    update_policy = _policies(ipc=ALWAYS_WRITER, tensor=CHECK_THEN_ACT,
+    update_policy = dict(ipc=ALWAYS_WRITER, tensor=CHECK_THEN_ACT,
                               distributed=CHECK_THEN_ACT, disk=CHECK_THEN_ACT)
 
 
