@@ -160,13 +160,22 @@ class Outcome:
         return (self.killed_by is not None) == self.mutant.harmful
 
 
+#: The unmutated engine, run through the same machinery first: it must pass every check, or
+#: a kill would mean nothing (a broken tree would "kill" every mutant at import).
+BASELINE = Mutant("baseline (no mutation)", "engine.py", "", "", "nothing", harmful=False,
+                  reason="the engine as it is")
+
+
 def mutated_copy(mutant: Mutant, into: Path) -> Path:
-    """Copy the ``impl`` package into ``into/impl`` and apply ``mutant``; return the copy.
+    """Copy the ``impl`` package into ``into/impl`` and apply ``mutant`` (nothing for
+    :data:`BASELINE`); return the copy.
 
     Raises ValueError if the mutant's text is not found exactly once (the engine changed:
     the catalogue must follow it)."""
     target = into / "impl"
     shutil.copytree(IMPL, target, ignore=shutil.ignore_patterns("__pycache__"))
+    if mutant is BASELINE:
+        return target
     path = target / mutant.file
     text = path.read_text()
     if not mutant.old:
@@ -210,22 +219,12 @@ def _gate() -> None:
     print(json.dumps({"killed_by": None, "detail": "every check passed"}))
 
 
-#: The unmutated engine, run through the same machinery first: it must pass every check, or
-#: a kill would mean nothing (a broken tree would "kill" every mutant at import).
-BASELINE = Mutant("baseline (no mutation)", "engine.py", "", "", "nothing", harmful=False,
-                  reason="the engine as it is")
-
-
 def run_mutant(mutant: Mutant, timeout: float = 900.0) -> Outcome:
     """Apply ``mutant`` in a temporary copy and run the gate on it in a fresh process."""
     start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix=f"mutant-{mutant.name}-") as tmp:
         try:
-            if mutant is BASELINE:
-                shutil.copytree(IMPL, Path(tmp) / "impl",
-                                ignore=shutil.ignore_patterns("__pycache__"))
-            else:
-                mutated_copy(mutant, Path(tmp))
+            mutated_copy(mutant, Path(tmp))
         except ValueError as exc:
             return Outcome(mutant, None, f"NOT APPLIED: {exc}", time.perf_counter() - start)
         env = dict(os.environ, PYTHONPATH=os.pathsep.join([tmp, str(ROOT)]),
