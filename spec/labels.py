@@ -21,16 +21,31 @@ GEN_GATE_ACQUIRE = "gen.gate.acquire"    # blocked: queued on CL
 GEN_GATE_LOCKED = "gen.gate.locked"      # ready: CL handed over; next: test P
 GEN_GATE_WAIT = "gen.gate.wait"          # blocked: parked on the pause condition (P was True)
 GEN_GATE_NOTIFIED = "gen.gate.notified"  # ready: notified; next: re-acquire CL, test P again
+GEN_GATE_REACQUIRE = "gen.gate.reacquire"  # blocked: queued on CL inside the wait, after a notify
+GEN_GATE_RELOCKED = "gen.gate.relocked"    # ready: CL handed over inside the wait; next: test P
 GEN_READ_ACQUIRE = "gen.read.acquire"    # blocked: queued on RL (reader side)
 GEN_READ_LOCKED = "gen.read.locked"      # ready: RL handed over; next: test wA / wW
 GEN_READ_WAIT = "gen.read.wait"          # blocked: parked on the RWLock condition
 GEN_READ_NOTIFIED = "gen.read.notified"  # ready: notified; next: re-acquire RL
+GEN_READ_REACQUIRE = "gen.read.reacquire"  # blocked: queued on RL inside the wait, after a notify
+GEN_READ_RELOCKED = "gen.read.relocked"    # ready: RL handed over inside the wait; next: test
 GEN_TOKENIZE = "gen.tokenize"            # ready: reader held, awaited work (LoRA, tokenize);
                                          #   next: send the request to the scheduler
 GEN_RUN = "gen.run"                      # blocked: reader held, request sent, awaits its end
 GEN_FINISHED = "gen.finished"            # ready: the end arrived; next: release the reader
 GEN_RELEASE_ACQUIRE = "gen.release.acquire"  # blocked: queued on RL to release the reader
 GEN_RELEASE_LOCKED = "gen.release.locked"    # ready: RL handed over; next: nR -= 1
+
+# Cancellation (``cancels`` > 0): a request cancelled out of a condition wait must re-acquire
+# the condition's lock before the CancelledError leaves ``Condition.wait``.
+GEN_CANCEL_GATE_ACQUIRE = "gen.cancel.gate.acquire"  # blocked: cancelled in the gate's wait,
+                                                     #   queued on CL to leave it
+GEN_CANCEL_GATE_LOCKED = "gen.cancel.gate.locked"    # ready: CL handed over; next: (3.13:
+                                                     #   notify one), release CL, end the call
+GEN_CANCEL_READ_ACQUIRE = "gen.cancel.read.acquire"  # blocked: cancelled in the reader's wait,
+                                                     #   queued on RL to leave it
+GEN_CANCEL_READ_LOCKED = "gen.cancel.read.locked"    # ready: RL handed over; next: (3.13:
+                                                     #   notify one), release RL, end the call
 
 # --- UPDATE: update_weights_from_{distributed,tensor,ipc,disk} --------------------------
 UPD_START = "upd.start"                  # ready: not started; next: the pause check and, when
@@ -47,6 +62,10 @@ UPD_WRITE_WAIT = "upd.write.wait"              # blocked: parked on the RWLock c
 UPD_WRITE_NOTIFIED = "upd.write.notified"      # ready: notified; next: re-acquire RL
 UPD_WRITE_REACQUIRE = "upd.write.reacquire"    # blocked: queued on RL after a notify
 UPD_WRITE_RECHECK = "upd.write.recheck"        # ready: RL handed over; next: test again
+UPD_CANCEL_WRITE_ACQUIRE = "upd.cancel.write.acquire"  # blocked: cancelled in the writer's
+                                                       #   wait, queued on RL to leave it
+UPD_CANCEL_WRITE_LOCKED = "upd.cancel.write.locked"    # ready: RL handed over; next: (3.13:
+                                                       #   notify one), wW -= 1, release RL
 # The per-kind communicator: one call of a kind in flight; later callers queue, FIFO.
 UPD_QUEUED_PAUSED = "upd.queued.paused"  # blocked: paused branch, queued on the communicator
 UPD_QUEUED_WRITER = "upd.queued.writer"  # blocked: writer held, queued on the communicator
@@ -79,19 +98,27 @@ SCHED_LOOP = "sched.loop"    # scheduler: handle the next message from the token
 BATCH_LOOP = "batch.loop"    # scheduler: one forward pass over the batch (when woken)
 REPLY_LOOP = "reply.loop"    # reply handler: deliver the next output or update reply
 DONE = "done"                # the process has finished every call of its program
+CANCEL = "cancel"            # not a code point: the environment's action that cancels a task
+                             #   (``task.cancel()``), after which the task runs its
+                             #   CancelledError path up to its next suspension
 
 #: blocked label -> the ready label a hand-over (lock, notify, reply) moves the process to.
 RESUME: dict[str, str] = {
     GEN_GATE_ACQUIRE: GEN_GATE_LOCKED,
     GEN_GATE_WAIT: GEN_GATE_NOTIFIED,
+    GEN_GATE_REACQUIRE: GEN_GATE_RELOCKED,
+    GEN_CANCEL_GATE_ACQUIRE: GEN_CANCEL_GATE_LOCKED,
     GEN_READ_ACQUIRE: GEN_READ_LOCKED,
     GEN_READ_WAIT: GEN_READ_NOTIFIED,
+    GEN_READ_REACQUIRE: GEN_READ_RELOCKED,
+    GEN_CANCEL_READ_ACQUIRE: GEN_CANCEL_READ_LOCKED,
     GEN_RUN: GEN_FINISHED,
     GEN_RELEASE_ACQUIRE: GEN_RELEASE_LOCKED,
     UPD_CHECK_ACQUIRE: UPD_CHECK_LOCKED,
     UPD_WRITE_ACQUIRE: UPD_WRITE_LOCKED,
     UPD_WRITE_WAIT: UPD_WRITE_NOTIFIED,
     UPD_WRITE_REACQUIRE: UPD_WRITE_RECHECK,
+    UPD_CANCEL_WRITE_ACQUIRE: UPD_CANCEL_WRITE_LOCKED,
     UPD_QUEUED_PAUSED: UPD_TURN_PAUSED,
     UPD_QUEUED_WRITER: UPD_TURN_WRITER,
     UPD_REPLY_PAUSED: UPD_REPLIED_PAUSED,
@@ -118,7 +145,8 @@ READER_HELD: frozenset[str] = frozenset(
 )
 #: Labels where an update is counted in ``wW`` (waiting for the writer side).
 WRITER_WAITING: frozenset[str] = frozenset(
-    {UPD_WRITE_WAIT, UPD_WRITE_NOTIFIED, UPD_WRITE_REACQUIRE, UPD_WRITE_RECHECK}
+    {UPD_WRITE_WAIT, UPD_WRITE_NOTIFIED, UPD_WRITE_REACQUIRE, UPD_WRITE_RECHECK,
+     UPD_CANCEL_WRITE_ACQUIRE, UPD_CANCEL_WRITE_LOCKED}
 )
 #: Labels where an update holds the writer side.
 WRITER_HELD: frozenset[str] = frozenset(
