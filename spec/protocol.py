@@ -68,6 +68,9 @@ from model_check import (Parameter, ParameterError, Property, Spec, always, even
 from . import labels as L
 
 NOBODY = -1
+#: In a communicator: a cancelled caller's entry (its in-flight call, or its event in the
+#: queue), which no task will ever clear when the communicator does no clean-up (C1).
+GHOST = -2
 
 #: Every update entry point.  All but disk go through a per-kind communicator.
 KINDS = ("tensor", "distributed", "ipc", "disk")
@@ -84,6 +87,8 @@ class UpdatePolicy:
     name: str
     checks_pause: bool
     holds_cl_while_paused: bool
+    #: on the writer branch, keep CL until the writer side is held (PROPOSED's R2 fix)
+    holds_cl_until_writer: bool = False
 
 
 #: The flaw (#22304's "before"): read P under CL, release CL, then act on the answer.
@@ -92,6 +97,10 @@ CHECK_THEN_ACT = UpdatePolicy("check_then_act", True, False)
 DECIDE_UNDER_LOCK = UpdatePolicy("decide_under_lock", True, True)
 #: update_weights_from_ipc before #22290: the writer side every time (D1).
 ALWAYS_WRITER = UpdatePolicy("always_writer", False, False)
+#: PROPOSED (closes R2): decide under CL and keep it on both branches until the update is
+#: safe -- to the reply when paused, until the writer side is held when not.  A pause can
+#: then never land between the check and the writer side.
+DECIDE_AND_LOCK_UNDER_CL = UpdatePolicy("decide_and_lock_under_cl", True, True, True)
 
 
 class State(NamedTuple):
@@ -126,6 +135,7 @@ class State(NamedTuple):
     dead: bool                   # the reply handler failed: the server process died
     mixed: bool                  # monitor: a request ran forward passes across a version change
     lied: bool                   # monitor: an update reported as failed had changed weights
+    cancelled: int               # cancels the environment has made so far
 
 
 class _Work:
@@ -148,6 +158,7 @@ class _Work:
 SCENARIOS = ("concurrent", "rl-loop")
 MODES = ("in_place", "retract", "abort")
 TIMERS = ("any", "quiet")
+PYTHONS = ("3.11", "3.12", "3.13")
 
 
 def _split(text: str) -> tuple[str, ...]:
@@ -196,7 +207,37 @@ class ProtocolSpec(Spec):
                   "point, sound) or quiet (only when nothing else can run)", choices=TIMERS),
         Parameter("flush", 0, "1: every update asks the scheduler for flush_cache",
                   minimum=0, maximum=1),
+        Parameter("cancels", 0, "how many times the environment may cancel a client call "
+                  "(request, update, pause, continue) at one of its await points",
+                  minimum=0, maximum=4),
+        Parameter("python", "3.12", "CPython's asyncio: from 3.13 a task cancelled out of "
+                  "Condition.wait notifies one other waiter; 3.11 and 3.12 do not",
+                  choices=PYTHONS),
     )
+
+    # The PROPOSED variant's fixes, each ONE named definition (False: upstream's behaviour).
+    #: A1: a request takes its reader side before it leaves the pause gate (CL held), so a
+    #: pause that holds CL never misses a request between the gate and its reader.
+    reader_under_gate: bool = False
+    #: D2: abort-all reaching a paused scheduler ends its running requests at once (a paused
+    #: scheduler runs no forward pass, so "leave at the next pass" would never come).
+    abort_drops_paused: bool = False
+    #: S1: a writer cancelled while waiting notifies all waiters when it leaves the count.
+    writer_cancel_notifies: bool = False
+    #: S3: disk goes through a communicator of its own, like every other kind.
+    disk_communicator: bool = False
+    #: C1 (and the communicator's assertion): the communicator hands its turn over as
+    #: ownership (the caller handed the turn counts as in flight, so no newcomer can slip in),
+    #: and cleans up after a cancelled caller (leaves the queue, passes a turn on, frees
+    #: itself when a cancelled call's reply arrives).
+    safe_communicator: bool = False
+    #: An abort-mode pause sets P only once the drain succeeded (it holds CL all along, so
+    #: the gate is shut anyway): a pause cancelled mid-drain leaves P as it was, not True
+    #: over requests still running in an unpaused scheduler.
+    abort_sets_p_when_drained: bool = False
+    #: flush_cache: the scheduler checks it is idle BEFORE it loads the weights, and a
+    #: refused update changes nothing.
+    flush_checks_before_apply: bool = False
 
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
@@ -230,7 +271,8 @@ class ProtocolSpec(Spec):
         self.kinds: tuple[str, ...] = kinds
         self.modes: tuple[str, ...] = modes
         #: the communicators this scenario uses (every kind but disk), in order of first use
-        self.comms: tuple[str, ...] = tuple(dict.fromkeys(k for k in kinds if k != "disk"))
+        self.comms: tuple[str, ...] = tuple(dict.fromkeys(
+            k for k in kinds if k != "disk" or self.disk_communicator))
         # Clients first, then requests: among equally short counterexamples, the search
         # then reports the one where the clients act first.
         names: list[str] = []
@@ -257,12 +299,19 @@ class ProtocolSpec(Spec):
         self.await_after_check: bool = bool(p["await_after_check"])
         self.quiet_timer: bool = p["timer"] == "quiet"
         self.flush: bool = bool(p["flush"])
+        self.cancels: int = p["cancels"]
+        self.passes_notify: bool = p["python"] >= "3.13"
         self._step = {
             L.GEN_START: self._gen_start,
             L.GEN_GATE_LOCKED: self._gen_gate_test,
-            L.GEN_GATE_NOTIFIED: self._gen_start,
+            L.GEN_GATE_NOTIFIED: self._gen_gate_reacquire,
+            L.GEN_GATE_RELOCKED: self._gen_gate_test,
             L.GEN_READ_LOCKED: self._gen_read_test,
-            L.GEN_READ_NOTIFIED: self._gen_read_acquire,
+            L.GEN_READ_NOTIFIED: self._gen_read_reacquire,
+            L.GEN_READ_RELOCKED: self._gen_read_test,
+            L.GEN_CANCEL_GATE_LOCKED: self._cancel_left_gate,
+            L.GEN_CANCEL_READ_LOCKED: self._cancel_left_read,
+            L.UPD_CANCEL_WRITE_LOCKED: self._cancel_left_write,
             L.GEN_TOKENIZE: self._gen_send,
             L.GEN_FINISHED: self._gen_finished,
             L.GEN_RELEASE_LOCKED: self._gen_release,
@@ -299,6 +348,7 @@ class ProtocolSpec(Spec):
                 pc=pc + (L.SCHED_LOOP, L.BATCH_LOOP, L.REPLY_LOOP), call=(0,) * len(self.names),
                 Q=(), paused=False, bw=False, running=(), waiting=(), doomed=(), version=0, RQ=(),
                 slot=NOBODY, slot_done=False, dead=False, mixed=False, lied=False,
+                cancelled=0,
             )
         ]
 
@@ -320,16 +370,41 @@ class ProtocolSpec(Spec):
             acts.append((names[self.reply], L.REPLY_LOOP))
         if quiet and not acts:  # virtual time: a sleeper wakes only when nothing else can run
             acts = [(names[p], L.PAUSE_SLEEP) for p in self.clients if pc[p] == L.PAUSE_SLEEP]
+        if state.cancelled < self.cancels:  # the environment may cancel a call in progress
+            acts += [(names[p], L.CANCEL) for p in range(self.sched)
+                     if pc[p] in _CANCELLABLE]
         return acts
+
+    def task(self, action: tuple[str, str]) -> str | None:
+        """A cancel is the environment's choice, never forced by fairness."""
+        return None if action[1] == L.CANCEL else action[0]
 
     def next_state(self, state: State, action: tuple[str, str]) -> State:
         name, label = action
         p = self.names.index(name)
+        w = _Work(state)
+        if label == L.CANCEL:
+            if state.pc[p] not in _CANCELLABLE or state.cancelled >= self.cancels:
+                raise ValueError(f"{name} cannot be cancelled at {state.pc[p]!r}")
+            w.cancelled += 1
+            self._cancel(w, p)
+            return w.freeze()
         if state.pc[p] != label:
             raise ValueError(f"{name} is at {state.pc[p]!r}, not {label!r}")
-        w = _Work(state)
         self._step[label](w, p)
         return w.freeze()
+
+    def _continue_left(self, s: State) -> bool:
+        """A continue call has yet to run (started or not)."""
+        return any(call[0] == "continue" for c in self.clients
+                   for call in self.programs[c][s.call[c]:])
+
+    def _rests(self, s: State, r: int) -> bool:
+        """Request r rests paused for good: P is set, no continue call is left, and r is
+        parked at the gate or held in the paused scheduler."""
+        return (s.P and not self._continue_left(s)
+                and (s.pc[r] == L.GEN_GATE_WAIT
+                     or s.pc[r] == L.GEN_RUN and s.paused))
 
     def is_done(self, state: State) -> bool:
         """Every client call returned, and each request either finished or rests paused
@@ -360,8 +435,9 @@ class ProtocolSpec(Spec):
             always("update_safety", lambda s: not s.mixed,
                    "no request runs forward passes, unpaused, across a weight-version change"),
             always("apply_guarded", self.apply_guarded,
-                   "the update-safety rule to the letter (spec/PROTOCOL.md section 4): when the scheduler applies an update, "
-                   "it is paused or no request holds a reader"),
+                   "the update-safety rule to the letter (spec/PROTOCOL.md section 4): when the "
+                   "scheduler applies an update, it is paused or no request it has holds a "
+                   "reader"),
             always("rwlock_exclusion", self.rwlock_exclusion,
                    "never a writer together with readers; never two writers"),
             always("reply_handler_ok", lambda s: not s.dead,
@@ -428,9 +504,10 @@ class ProtocolSpec(Spec):
                                       f"every {name} call that has started returns",
                                       each=calls))
         if self.params["scenario"] == "rl-loop" and self.params["requests"]:
-            props.append(eventually("request_finishes", lambda s, r: s.pc[r] == L.DONE,
-                                    "every request finishes (rl-loop calls continue last)",
-                                    each=tuple(self.requests)))
+            props.append(eventually(
+                "request_finishes", lambda s, r: s.pc[r] == L.DONE or self._rests(s, r),
+                "every request finishes (rl-loop calls continue last), unless a cancelled "
+                "continue left the server paused for good", each=tuple(self.requests)))
         return props
 
     # ---------------------------------------------------------------- properties
@@ -441,17 +518,24 @@ class ProtocolSpec(Spec):
             return False
         if s.cl != NOBODY and s.cl not in procs or s.rl != NOBODY and s.rl not in procs:
             return False
-        for queue in (s.clq, s.rlq, s.cw, s.rcw) + s.cq:
+        for queue in (s.clq, s.rlq, s.cw, s.rcw) + tuple(
+                tuple(c for c in q if c != GHOST) for q in s.cq):
             if len(set(queue)) != len(queue) or any(p not in procs for p in queue):
                 return False
+        if s.cancelled > self.cancels or any(c not in procs and c not in (NOBODY, GHOST)
+                                             for c in s.ci):
+            return False
         if s.cl in s.clq or s.rl in s.rlq or (s.cl == NOBODY and s.clq) or (s.rl == NOBODY and s.rlq):
             return False
         readers = sum(1 for r in self.requests if s.pc[r] in L.READER_HELD)
         waiting = sum(1 for c in self.clients if s.pc[c] in L.WRITER_WAITING)
         writing = any(s.pc[c] in L.WRITER_HELD for c in self.clients)
         queued = {c for c in self.clients if s.pc[c] in L.COMM_QUEUED}
-        return (s.nR == readers and s.wW == waiting and s.wA == writing and s.version >= 0
-                and queued == {c for q in s.cq for c in q}
+        # A cancel while queued to release a side leaks it: then nR (or wA) is larger.
+        leaks = s.cancelled > 0
+        return ((s.nR == readers or leaks and s.nR > readers) and s.wW == waiting
+                and (s.wA == writing or leaks and s.wA and not writing) and s.version >= 0
+                and queued == {c for q in s.cq for c in q if c != GHOST}
                 and all(0 <= t < self.tokens for _, t, _ in s.running + s.waiting)
                 and set(s.doomed) <= {r for r, _, _ in s.running}
                 and all(label in L.ALL_LABELS for label in s.pc))
@@ -459,10 +543,18 @@ class ProtocolSpec(Spec):
     @staticmethod
     def apply_guarded(s: State) -> bool:
         """The scheduler applies the update at the head of Q in its next step, so this state
-        is the moment of the apply: it must be paused, or no reader may be held.  (It replies
-        in that same step, so "stays paused until the update has replied" holds by
-        construction.)"""
-        return not (s.Q and s.Q[0][0] == "update") or s.paused or s.nR == 0
+        is the moment of the apply: it must be paused, or no request it has (running or
+        waiting) may hold a reader.  (It replies in that same step, so "stays paused until
+        the update has replied" holds by construction.)
+
+        A request whose reader is held but whose generate message is still behind the update
+        (in Q, or not sent) is not counted: Q is FIFO, so it runs wholly at the new weights.
+        That happens when a writer side is released before its update is applied: a
+        cancelled update (its message is applied all the same), or disk's shared slot (S3).
+        """
+        if not (s.Q and s.Q[0][0] == "update") or s.paused:
+            return True
+        return not any(s.pc[r] == L.GEN_RUN for r, _, _ in s.running + s.waiting)
 
     def rwlock_exclusion(self, s: State) -> bool:
         writers = sum(1 for c in self.clients if s.pc[c] in L.WRITER_HELD)
@@ -475,7 +567,7 @@ class ProtocolSpec(Spec):
     def communicator_turn_free(self, s: State) -> bool:
         for c in self.clients:
             if s.pc[c] in (L.UPD_TURN_PAUSED, L.UPD_TURN_WRITER):
-                if s.ci[self.comms.index(self._kind(s, c))] != NOBODY:
+                if s.ci[self.comms.index(self._kind(s, c))] not in (NOBODY, c):
                     return False
         return True
 
@@ -487,7 +579,7 @@ class ProtocolSpec(Spec):
     def fields(self, s: State) -> dict[str, Any]:
         """Named variables, for counterexamples: lock holders and queues by process name."""
         n = self.names
-        who = lambda p: n[p] if p != NOBODY else "-"  # noqa: E731
+        who = lambda p: n[p] if p >= 0 else "-" if p == NOBODY else "(cancelled)"  # noqa: E731
         out: dict[str, Any] = {
             "P": s.P, "CL": who(s.cl), "CL.queue": tuple(n[p] for p in s.clq),
             "pause_cond.waiters": tuple(n[p] for p in s.cw),
@@ -497,7 +589,7 @@ class ProtocolSpec(Spec):
         }
         for k, kind in enumerate(self.comms):
             out[f"comm.{kind}.in_flight"] = who(s.ci[k])
-            out[f"comm.{kind}.queue"] = tuple(n[p] for p in s.cq[k])
+            out[f"comm.{kind}.queue"] = tuple(who(p) for p in s.cq[k])
         for p, name in enumerate(n[: self.sched]):
             call = s.call[p]
             prog = self.programs[p]
@@ -516,6 +608,8 @@ class ProtocolSpec(Spec):
         out["mixed"] = s.mixed
         if self.flush:
             out["failed_but_applied"] = s.lied
+        if self.cancels:
+            out["cancels_used"] = s.cancelled
         return out
 
     def legend(self) -> dict[str, str]:
@@ -553,12 +647,18 @@ class ProtocolSpec(Spec):
             "mixed": "a request ran forward passes across a weight-version change, unpaused",
             "failed_but_applied": "an update was reported failed after its weights changed",
             "TASK LABEL": "an action: task TASK runs from code point LABEL to its next await",
+            "TASK cancel": "the environment cancels TASK's call (task.cancel()); TASK runs its "
+                           "CancelledError path to its next await",
+            "(cancelled)": "in a communicator: a cancelled caller's in-flight call or queued "
+                           "event, which upstream's communicator never clears",
+            "cancels_used": "cancels the environment has made (at most the cancels parameter)",
         }
 
     def explain(self, state: State) -> list[str]:
         """Who waits on what, and who holds it: one line per task that cannot move."""
         n, s = self.names, state
-        who = lambda p: f"{n[p]} (at {s.pc[p]})" if p != NOBODY else "nobody"  # noqa: E731
+        who = lambda p: (f"{n[p]} (at {s.pc[p]})" if p >= 0 else  # noqa: E731
+                         "nobody" if p == NOBODY else "a cancelled call nobody clears")
         readers = [n[r] for r in self.requests if s.pc[r] in L.READER_HELD]
         writer = [n[c] for c in self.clients if s.pc[c] in L.WRITER_HELD]
         lines = []
@@ -580,10 +680,21 @@ class ProtocolSpec(Spec):
             elif p in s.rcw:
                 what = (f"waits for the reader side: writer active {writer or 'none'}, "
                         f"{s.wW} writer(s) waiting; woken only by a notify on rw_cond")
+                if not s.wA and s.wW == 0:
+                    what += "; the lock is free for readers, yet nothing will notify"
             elif label in L.COMM_QUEUED:
                 k = self.comms.index(self._kind(s, p))
-                what = (f"queued on the {self.comms[k]} communicator behind "
-                        f"{who(s.ci[k])}'s call in flight")
+                holder, ahead = s.ci[k], s.cq[k][:s.cq[k].index(p)]
+                if holder == GHOST:
+                    what = (f"queued on the {self.comms[k]} communicator, whose call in "
+                            "flight was cancelled and is never cleared")
+                elif holder != NOBODY:
+                    what = (f"queued on the {self.comms[k]} communicator behind "
+                            f"{who(holder)}'s call in flight")
+                else:
+                    what = (f"queued on the {self.comms[k]} communicator with no call in "
+                            f"flight: the turn was lost (ahead: "
+                            f"{', '.join(who(q) for q in ahead) or 'nobody'})")
             elif label in (L.UPD_REPLY_PAUSED, L.UPD_REPLY_WRITER):
                 what = "waits for its update's reply from the scheduler"
             elif label == L.GEN_RUN:
@@ -595,9 +706,7 @@ class ProtocolSpec(Spec):
             else:
                 what = "blocked"
             lines.append(f"{n[p]} at {label}: {what}")
-        continues_left = any(call[0] == "continue" for c in self.clients
-                             for call in self.programs[c][s.call[c]:])
-        if s.P and not continues_left:
+        if s.P and not self._continue_left(s):
             lines.append("P is True and no continue call is left to clear it")
         return lines
 
@@ -607,6 +716,8 @@ class ProtocolSpec(Spec):
         n = self.names
         actor = action[0]
         arrows: list[tuple[str, str, str]] = []
+        if action[1] == L.CANCEL:
+            arrows.append(("env", actor, "cancel"))
         for lock, name in (("cl", "CL"), ("rl", "RL")):
             b, a = getattr(before, lock), getattr(after, lock)
             bq, aq = getattr(before, lock + "q"), getattr(after, lock + "q")
@@ -728,17 +839,27 @@ class ProtocolSpec(Spec):
         if self._lock(w, "cl", p, L.GEN_GATE_ACQUIRE):
             self._gen_gate_test(w, p)
 
+    def _gen_gate_reacquire(self, w: _Work, p: int) -> None:
+        # notified: `Condition.wait` re-acquires CL before it returns
+        if self._lock(w, "cl", p, L.GEN_GATE_REACQUIRE):
+            self._gen_gate_test(w, p)
+
     def _gen_gate_test(self, w: _Work, p: int) -> None:
         # `await is_pause_cond.wait_for(lambda: not is_pause)`
         if w.P:
             self._wait(w, "cl", "cw", p, L.GEN_GATE_WAIT)
             return
-        self._unlock(w, "cl")
+        if not self.reader_under_gate:
+            self._unlock(w, "cl")
         self._gen_read_acquire(w, p)
 
     def _gen_read_acquire(self, w: _Work, p: int) -> None:
         # reader side: `async with RL:`
         if self._lock(w, "rl", p, L.GEN_READ_ACQUIRE):
+            self._gen_read_test(w, p)
+
+    def _gen_read_reacquire(self, w: _Work, p: int) -> None:
+        if self._lock(w, "rl", p, L.GEN_READ_REACQUIRE):
             self._gen_read_test(w, p)
 
     def _gen_read_test(self, w: _Work, p: int) -> None:
@@ -748,6 +869,8 @@ class ProtocolSpec(Spec):
             return
         w.nR += 1
         self._unlock(w, "rl")
+        if w.cl == p:                  # reader_under_gate: leave the gate only now
+            self._unlock(w, "cl")
         w.set_pc(p, L.GEN_TOKENIZE)   # awaited work (LoRA, tokenization) holding the reader
 
     def _gen_send(self, w: _Work, p: int) -> None:
@@ -779,7 +902,8 @@ class ProtocolSpec(Spec):
         # `async with is_pause_cond: is_paused = is_pause` -- the check.  With no await
         # after it, the act follows in this same step.
         paused = w.P
-        if not (paused and self._policy(w, p).holds_cl_while_paused):
+        policy = self._policy(w, p)
+        if not (policy.holds_cl_while_paused if paused else policy.holds_cl_until_writer):
             self._unlock(w, "cl")          # pre-fix (or not paused): CL released
         if self.await_after_check:         # an edit's extra await: the window, opened
             w.set_pc(p, L.UPD_DECIDED_PAUSED if paused else L.UPD_DECIDED_UNPAUSED)
@@ -795,7 +919,7 @@ class ProtocolSpec(Spec):
         """The update's call: disk sends at once into the shared slot; every other kind goes
         through its communicator (send at once if free, else queue)."""
         kind = self._kind(w, p)
-        if kind == "disk":
+        if kind not in self.comms:         # disk, with no communicator of its own
             self._send_update(w, p, branch)
             w.slot, w.slot_done = p, False   # `self.model_update_result = Future()`
             return
@@ -817,8 +941,8 @@ class ProtocolSpec(Spec):
         # handed the turn: `assert self._result_event is None`, then send
         k = self.comms.index(self._kind(w, p))
         branch = "paused" if w.pc[p] == L.UPD_TURN_PAUSED else "writer"
-        if w.ci[k] != NOBODY:      # a newcomer took the free communicator first: the assertion
-            self._upd_leave(w, p, branch)   # fails and the call raises
+        if w.ci[k] not in (NOBODY, p):  # a newcomer took the free communicator first: the
+            self._upd_leave(w, p, branch)   # assertion fails and the call raises
             return
         w.ci = w.ci[:k] + (p,) + w.ci[k + 1:]
         self._send_update(w, p, branch)
@@ -843,19 +967,31 @@ class ProtocolSpec(Spec):
         w.wA = True
         w.wW -= 1
         self._unlock(w, "rl")
+        if w.cl == p:                  # holds_cl_until_writer: the writer side is held now
+            self._unlock(w, "cl")
         self._call(w, p, "writer")
 
     def _upd_replied(self, w: _Work, p: int) -> None:
         # the reply is in: the communicator is free again and hands the turn on, FIFO
         kind = self._kind(w, p)
-        if kind != "disk":
+        if kind in self.comms:
             k = self.comms.index(kind)
             w.ci = w.ci[:k] + (NOBODY,) + w.ci[k + 1:]
-            if w.cq[k]:
-                first = w.cq[k][0]
-                w.cq = w.cq[:k] + (w.cq[k][1:],) + w.cq[k + 1:]
-                w.set_pc(first, L.RESUME[w.pc[first]])
+            self._hand_turn(w, k)
         self._upd_leave(w, p, "paused" if w.pc[p] == L.UPD_REPLIED_PAUSED else "writer")
+
+    def _hand_turn(self, w: _Work, k: int) -> None:
+        """``ready_queue.popleft().set()``: the first queued caller gets the turn; a cancelled
+        caller's event (GHOST) takes it and nobody moves (the turn is lost).  With
+        :attr:`safe_communicator` the turn is handed as ownership: the caller counts as in
+        flight from now on."""
+        if w.cq[k]:
+            first = w.cq[k][0]
+            w.cq = w.cq[:k] + (w.cq[k][1:],) + w.cq[k + 1:]
+            if first != GHOST:
+                w.set_pc(first, L.RESUME[w.pc[first]])
+                if self.safe_communicator:
+                    w.ci = w.ci[:k] + (first,) + w.ci[k + 1:]
 
     def _upd_leave(self, w: _Work, p: int, branch: str) -> None:
         """Leave the lock context: paused branch (post-fix: release CL), or the writer side."""
@@ -881,8 +1017,9 @@ class ProtocolSpec(Spec):
             self._pause_locked(w, p)
 
     def _pause_locked(self, w: _Work, p: int) -> None:
-        w.P = True
         mode = self._arg(w, p)
+        if mode != "abort" or not self.abort_sets_p_when_drained:
+            w.P = True
         if mode != "abort":
             self._send(w, ("pause", mode))
             self._unlock(w, "cl")
@@ -907,6 +1044,7 @@ class ProtocolSpec(Spec):
         if locked:
             w.set_pc(p, L.PAUSE_SLEEP)         # sleep(1.0) while STILL holding CL
             return
+        w.P = True                             # (already set, unless set only when drained)
         self._unlock(w, "cl")
         self._return(w, p)
 
@@ -920,6 +1058,114 @@ class ProtocolSpec(Spec):
         self._notify_all(w, "cw")
         self._unlock(w, "cl")
         self._return(w, p)
+
+    # ---------------------------------------------------------------- cancellation
+    def _cancel(self, w: _Work, p: int) -> None:
+        """``task.cancel()`` on a task at an await point, and the task's CancelledError path
+        up to its next suspension.  (Between the two, the cancelled task's future is done but
+        still queued, and asyncio's primitives skip a done future: running the path at once
+        reaches the same states.)  What the path does depends on where the task is:
+
+        * queued on a lock (first acquire): it leaves the queue; handed a lock it had not yet
+          resumed from: the lock goes on to the next waiter (``Lock.acquire``'s clean-up);
+        * in ``Condition.wait`` (parked or notified): it must re-acquire the lock first
+          (queueing if need be), and from 3.13 it then notifies one other waiter;
+        * re-acquiring inside ``Condition.wait``: the retry loop queues it again, at the end;
+        * then every enclosing ``async with`` exits: CL is released, a held reader or writer
+          side is released (``release_reader`` / ``release_writer``), and the call ends.  A
+          cancel while queued to release a side leaks that side (never reached upstream: RL
+          is never held across an await).
+        """
+        label = w.pc[p]
+        lock = _FIRST_ACQUIRE.get(label)
+        if lock is not None:                                    # queued, first acquire
+            setattr(w, lock + "q", tuple(q for q in getattr(w, lock + "q") if q != p))
+            self._unwind(w, p, label)
+        elif label in _FIRST_HANDED:                            # handed, not yet resumed
+            self._unlock(w, _FIRST_HANDED[label])
+            self._unwind(w, p, label)
+        elif label in _IN_WAIT:                                 # in Condition.wait
+            lock, cond, again = _IN_WAIT[label]
+            setattr(w, cond, tuple(q for q in getattr(w, cond) if q != p))
+            if self._lock(w, lock, p, again):
+                self._step[L.RESUME[again]](w, p)
+        elif label in _REACQUIRING:                             # queued inside the wait
+            lock, again = _REACQUIRING[label]
+            setattr(w, lock + "q", tuple(q for q in getattr(w, lock + "q") if q != p))
+            if self._lock(w, lock, p, again):
+                self._step[L.RESUME[again]](w, p)
+        elif label in _REACQUIRED:                              # handed inside the wait
+            lock, again = _REACQUIRED[label]
+            self._unlock(w, lock)
+            if self._lock(w, lock, p, again):
+                self._step[L.RESUME[again]](w, p)
+        else:
+            if label in _COMMUNICATING:
+                self._cancel_call(w, p, label)
+            self._unwind(w, p, label)
+
+    def _cancel_call(self, w: _Work, p: int, label: str) -> None:
+        """A cancelled update's call: the message, once sent, is applied all the same."""
+        kind = self._kind(w, p)
+        if kind not in self.comms:              # disk's future in the shared slot
+            if label in (L.UPD_REPLY_PAUSED, L.UPD_REPLY_WRITER) and w.slot == p:
+                w.slot_done = True              # cancelled: done, yet still in the slot
+            return
+        k = self.comms.index(kind)
+        if label in L.COMM_QUEUED:              # its event stays queued, or leaves (the fix)
+            mark = () if self.safe_communicator else (GHOST,)
+            w.cq = w.cq[:k] + (tuple(x for q in w.cq[k] for x in ((q,) if q != p else mark)),) \
+                + w.cq[k + 1:]
+        elif label in (L.UPD_TURN_PAUSED, L.UPD_TURN_WRITER):
+            if self.safe_communicator:       # the turn goes on; upstream: lost
+                w.ci = w.ci[:k] + (NOBODY,) + w.ci[k + 1:]
+                self._hand_turn(w, k)
+        elif label in (L.UPD_REPLY_PAUSED, L.UPD_REPLY_WRITER):
+            w.ci = w.ci[:k] + (GHOST,) + w.ci[k + 1:]   # in flight until its reply (forever
+            #                                             upstream: nobody resets it)
+        elif label in (L.UPD_REPLIED_PAUSED, L.UPD_REPLIED_WRITER):
+            if self.safe_communicator:
+                w.ci = w.ci[:k] + (NOBODY,) + w.ci[k + 1:]
+                self._hand_turn(w, k)
+            else:
+                w.ci = w.ci[:k] + (GHOST,) + w.ci[k + 1:]
+
+    def _unwind(self, w: _Work, p: int, label: str) -> None:
+        """Leave every enclosing ``async with`` after a cancel, then end the call."""
+        if w.cl == p:
+            self._unlock(w, "cl")
+        if label in _RELEASES_READER:
+            self._gen_finished(w, p)            # release_reader, then the call ends
+        elif label in _RELEASES_WRITER:
+            if self._lock(w, "rl", p, L.UPD_RELEASE_ACQUIRE):
+                self._upd_release(w, p)         # release_writer, then the call ends
+        else:
+            self._return(w, p)
+
+    def _notify_one(self, w: _Work, cond: str) -> None:
+        """From 3.13, a task cancelled out of ``Condition.wait`` notifies one other waiter."""
+        waiters = getattr(w, cond)
+        if self.passes_notify and waiters:
+            w.set_pc(waiters[0], L.RESUME[w.pc[waiters[0]]])
+            setattr(w, cond, waiters[1:])
+
+    def _cancel_left_gate(self, w: _Work, p: int) -> None:
+        self._notify_one(w, "cw")
+        self._unlock(w, "cl")       # leaving `async with is_pause_cond`
+        self._return(w, p)
+
+    def _cancel_left_read(self, w: _Work, p: int) -> None:
+        self._notify_one(w, "rcw")
+        self._unlock(w, "rl")       # leaving acquire_reader's `async with self._lock`
+        self._unwind(w, p, L.GEN_CANCEL_READ_LOCKED)   # reader_under_gate: CL too
+
+    def _cancel_left_write(self, w: _Work, p: int) -> None:
+        self._notify_one(w, "rcw")
+        w.wW -= 1                   # acquire_writer's `finally`
+        if self.writer_cancel_notifies:
+            self._notify_all(w, "rcw")
+        self._unlock(w, "rl")
+        self._unwind(w, p, L.UPD_CANCEL_WRITE_LOCKED)  # holds_cl_until_writer: CL too
 
     # ---------------------------------------------------------------- scheduler, replies
     def _sched_step(self, w: _Work, p: int) -> None:
@@ -955,11 +1201,15 @@ class ProtocolSpec(Spec):
             # waiting requests leave at once; running ones at the next forward pass
             w.RQ = w.RQ + tuple(("out", r, False) for r, _, _ in w.waiting)
             w.waiting = ()
+            if w.paused and self.abort_drops_paused:  # no forward pass will come: end them now
+                w.RQ = w.RQ + tuple(("out", r, False) for r, _, _ in w.running)
+                w.running = ()
             w.doomed = tuple(r for r, _, _ in w.running)
         elif kind == "update":
-            w.version += 1
             ok = not (self.flush and (w.running or w.waiting))  # flush_cache needs idle
-            if not ok:
+            if ok or not self.flush_checks_before_apply:
+                w.version += 1
+            if not ok and not self.flush_checks_before_apply:
                 w.lied = True          # weights changed, yet the caller is told it failed
             w.RQ = w.RQ + (("ack", m[1], m[2], ok, m[3]),)
         else:  # pragma: no cover - the spec only sends the kinds above
@@ -974,8 +1224,8 @@ class ProtocolSpec(Spec):
             if r in w.doomed:
                 w.RQ = w.RQ + (("out", r, False),)
                 continue
-            if seen not in (-1, w.version):
-                w.mixed = True
+            if seen not in (-1, w.version) and w.pc[r] == L.GEN_RUN:
+                w.mixed = True   # (a cancelled request's work runs on, its output unread)
             if t + 1 == self.tokens:
                 w.RQ = w.RQ + (("out", r, True),)
             else:
@@ -986,10 +1236,18 @@ class ProtocolSpec(Spec):
     def _reply_step(self, w: _Work, p: int) -> None:
         message, w.RQ = w.RQ[0], w.RQ[1:]
         if message[0] == "out":
-            w.set_pc(message[1], L.RESUME[w.pc[message[1]]])
+            if w.pc[message[1]] == L.GEN_RUN:   # else its caller was cancelled: unread
+                w.set_pc(message[1], L.RESUME[w.pc[message[1]]])
             return
         target = message[1]
-        if message[4] == "disk":
+        if message[4] in self.comms:            # `handle_recv`: set the call's event
+            k = self.comms.index(message[4])
+            if w.ci[k] == GHOST:                # its caller was cancelled: nobody wakes
+                if self.safe_communicator:   # the fix: free it, hand the turn on
+                    w.ci = w.ci[:k] + (NOBODY,) + w.ci[k + 1:]
+                    self._hand_turn(w, k)
+                return
+        elif message[4] == "disk":
             if w.slot_done:        # set_result on a done future: InvalidStateError (S3);
                 w.dead = True      # the reply handler ends and the server process dies
                 w.set_pc(p, L.DONE)
@@ -1001,6 +1259,60 @@ class ProtocolSpec(Spec):
 #: Steps that may take a free CL and release it again within the step.
 _TAKES_CL = frozenset({L.GEN_START, L.GEN_GATE_NOTIFIED, L.UPD_START, L.CONT_START,
                        L.PAUSE_START})
+
+
+#: cancel while queued on a lock's first acquire: label -> the lock
+_FIRST_ACQUIRE = {
+    L.GEN_GATE_ACQUIRE: "cl", L.GEN_READ_ACQUIRE: "rl", L.GEN_RELEASE_ACQUIRE: "rl",
+    L.UPD_CHECK_ACQUIRE: "cl", L.UPD_WRITE_ACQUIRE: "rl", L.UPD_RELEASE_ACQUIRE: "rl",
+    L.PAUSE_ACQUIRE: "cl", L.PAUSE_PROBE_ACQUIRE: "rl", L.CONT_ACQUIRE: "cl",
+}
+#: cancel once handed a lock (first acquire), before resuming: label -> the lock
+_FIRST_HANDED = {
+    L.GEN_GATE_LOCKED: "cl", L.GEN_READ_LOCKED: "rl", L.GEN_RELEASE_LOCKED: "rl",
+    L.UPD_CHECK_LOCKED: "cl", L.UPD_WRITE_LOCKED: "rl", L.UPD_RELEASE_LOCKED: "rl",
+    L.PAUSE_LOCKED: "cl", L.PAUSE_PROBE_LOCKED: "rl", L.CONT_LOCKED: "cl",
+}
+#: cancel in Condition.wait (parked or notified): label -> (lock, condition, queued label)
+_IN_WAIT = {
+    L.GEN_GATE_WAIT: ("cl", "cw", L.GEN_CANCEL_GATE_ACQUIRE),
+    L.GEN_GATE_NOTIFIED: ("cl", "cw", L.GEN_CANCEL_GATE_ACQUIRE),
+    L.GEN_READ_WAIT: ("rl", "rcw", L.GEN_CANCEL_READ_ACQUIRE),
+    L.GEN_READ_NOTIFIED: ("rl", "rcw", L.GEN_CANCEL_READ_ACQUIRE),
+    L.UPD_WRITE_WAIT: ("rl", "rcw", L.UPD_CANCEL_WRITE_ACQUIRE),
+    L.UPD_WRITE_NOTIFIED: ("rl", "rcw", L.UPD_CANCEL_WRITE_ACQUIRE),
+}
+#: cancel while queued to re-acquire inside Condition.wait: label -> (lock, queued label)
+_REACQUIRING = {
+    L.GEN_GATE_REACQUIRE: ("cl", L.GEN_CANCEL_GATE_ACQUIRE),
+    L.GEN_CANCEL_GATE_ACQUIRE: ("cl", L.GEN_CANCEL_GATE_ACQUIRE),
+    L.GEN_READ_REACQUIRE: ("rl", L.GEN_CANCEL_READ_ACQUIRE),
+    L.GEN_CANCEL_READ_ACQUIRE: ("rl", L.GEN_CANCEL_READ_ACQUIRE),
+    L.UPD_WRITE_REACQUIRE: ("rl", L.UPD_CANCEL_WRITE_ACQUIRE),
+    L.UPD_CANCEL_WRITE_ACQUIRE: ("rl", L.UPD_CANCEL_WRITE_ACQUIRE),
+}
+#: cancel once handed the lock inside Condition.wait: label -> (lock, queued label)
+_REACQUIRED = {
+    L.GEN_GATE_RELOCKED: ("cl", L.GEN_CANCEL_GATE_ACQUIRE),
+    L.GEN_CANCEL_GATE_LOCKED: ("cl", L.GEN_CANCEL_GATE_ACQUIRE),
+    L.GEN_READ_RELOCKED: ("rl", L.GEN_CANCEL_READ_ACQUIRE),
+    L.GEN_CANCEL_READ_LOCKED: ("rl", L.GEN_CANCEL_READ_ACQUIRE),
+    L.UPD_WRITE_RECHECK: ("rl", L.UPD_CANCEL_WRITE_ACQUIRE),
+    L.UPD_CANCEL_WRITE_LOCKED: ("rl", L.UPD_CANCEL_WRITE_ACQUIRE),
+}
+#: an update's labels around its call (communicator or disk slot)
+_COMMUNICATING = frozenset(L.COMM_QUEUED | {
+    L.UPD_TURN_PAUSED, L.UPD_TURN_WRITER, L.UPD_REPLY_PAUSED, L.UPD_REPLY_WRITER,
+    L.UPD_REPLIED_PAUSED, L.UPD_REPLIED_WRITER})
+#: labels whose unwinding releases the reader side / the writer side
+_RELEASES_READER = frozenset({L.GEN_TOKENIZE, L.GEN_RUN, L.GEN_FINISHED})
+_RELEASES_WRITER = frozenset({L.UPD_QUEUED_WRITER, L.UPD_TURN_WRITER, L.UPD_REPLY_WRITER,
+                              L.UPD_REPLIED_WRITER})
+#: every label where a client call in progress may be cancelled (not before it starts)
+_CANCELLABLE = frozenset(
+    set(_FIRST_ACQUIRE) | set(_FIRST_HANDED) | set(_IN_WAIT) | set(_REACQUIRING)
+    | set(_REACQUIRED) | _COMMUNICATING | _RELEASES_READER
+    | {L.UPD_DECIDED_PAUSED, L.UPD_DECIDED_UNPAUSED, L.PAUSE_SLEEP})
 
 
 def _has_batch(s: State | _Work) -> bool:
@@ -1034,7 +1346,34 @@ class IpcBefore22290(ProtocolSpec):
                               distributed=CHECK_THEN_ACT, disk=CHECK_THEN_ACT)
 
 
+class Proposed(ProtocolSpec):
+    """A candidate fix for every hazard still open upstream, each one named definition:
+
+    * R2 (and R1 on disk): :data:`DECIDE_AND_LOCK_UNDER_CL` for every kind;
+    * A1: :attr:`~ProtocolSpec.reader_under_gate`;
+    * D2: :attr:`~ProtocolSpec.abort_drops_paused` (in the scheduler);
+    * S1: :attr:`~ProtocolSpec.writer_cancel_notifies` (in the RWLock);
+    * S3: :attr:`~ProtocolSpec.disk_communicator`;
+    * C1 and the communicator's assertion: :attr:`~ProtocolSpec.safe_communicator`;
+    * a pause cancelled mid-drain: :attr:`~ProtocolSpec.abort_sets_p_when_drained`;
+    * flush_cache's failure after the weights changed:
+      :attr:`~ProtocolSpec.flush_checks_before_apply`.
+    """
+
+    name = "PROPOSED"
+    update_policy = dict(tensor=DECIDE_AND_LOCK_UNDER_CL, distributed=DECIDE_AND_LOCK_UNDER_CL,
+                         ipc=DECIDE_AND_LOCK_UNDER_CL, disk=DECIDE_AND_LOCK_UNDER_CL)
+    reader_under_gate = True
+    abort_drops_paused = True
+    writer_cancel_notifies = True
+    disk_communicator = True
+    safe_communicator = True
+    abort_sets_p_when_drained = True
+    flush_checks_before_apply = True
+
+
 PRE_FIX = PreFix
 POST_FIX = PostFix
 IPC_BEFORE_22290 = IpcBefore22290
-VARIANTS = {cls.name: cls for cls in (PreFix, PostFix, IpcBefore22290)}
+PROPOSED = Proposed
+VARIANTS = {cls.name: cls for cls in (PreFix, PostFix, IpcBefore22290, Proposed)}

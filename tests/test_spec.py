@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from model_check import check
-from spec import IPC_BEFORE_22290, PAUSE_UPDATE_POST_FIX, PAUSE_UPDATE_PRE_FIX, POST_FIX, PRE_FIX
+from spec import (IPC_BEFORE_22290, PAUSE_UPDATE_POST_FIX, PAUSE_UPDATE_PRE_FIX, POST_FIX, PRE_FIX,
+                  PROPOSED)
 from spec import expected
 from spec import labels as L
 from spec.protocol import ProtocolSpec
@@ -195,14 +196,20 @@ def test_variants_differ_in_one_named_definition():
     for variant in (PRE_FIX, POST_FIX, IPC_BEFORE_22290):
         own = {k for k in vars(variant) if not k.startswith("__")}
         assert own == {"name", "update_policy"}, variant
-        assert "update_policy" in base
+    # PROPOSED differs by named definitions only: its policy and one flag per fix
+    own = {k for k in vars(PROPOSED) if not k.startswith("__")}
+    assert own == {"name", "update_policy", "reader_under_gate", "abort_drops_paused",
+                   "writer_cancel_notifies", "disk_communicator", "safe_communicator",
+                   "abort_sets_p_when_drained", "flush_checks_before_apply"}
+    assert all(getattr(ProtocolSpec, k) is False for k in own - {"name", "update_policy"})
+    assert "update_policy" in base
 
 
 def test_labels_are_one_consistent_list():
     assert set(L.RESUME) <= set(L.ALL_LABELS)
     assert set(L.RESUME.values()) <= set(L.ALL_LABELS) - L.BLOCKED
     spec = POST_FIX()
-    ready = set(L.ALL_LABELS) - L.BLOCKED - {L.DONE}
+    ready = set(L.ALL_LABELS) - L.BLOCKED - {L.DONE, L.CANCEL}
     assert set(spec._step) == ready  # every ready label is a step of the spec
 
 
