@@ -47,7 +47,9 @@ KINDS = SPEC_KINDS
 _REFINE: dict[tuple[str, str], tuple[str, str]] = {
     (L.GEN_GATE_ACQUIRE, "CL"): (L.GEN_GATE_ACQUIRE, L.GEN_GATE_LOCKED),
     (L.GEN_GATE_ACQUIRE, "CW"): (L.GEN_GATE_WAIT, L.GEN_GATE_NOTIFIED),
+    (L.GEN_GATE_ACQUIRE, "CL again"): (L.GEN_GATE_REACQUIRE, L.GEN_GATE_RELOCKED),
     (L.GEN_READ_ACQUIRE, "RL"): (L.GEN_READ_ACQUIRE, L.GEN_READ_LOCKED),
+    (L.GEN_READ_ACQUIRE, "RL again"): (L.GEN_READ_REACQUIRE, L.GEN_READ_RELOCKED),
     (L.GEN_READ_ACQUIRE, "RCW"): (L.GEN_READ_WAIT, L.GEN_READ_NOTIFIED),
     (L.GEN_RUN, "reply"): (L.GEN_RUN, L.GEN_FINISHED),
     (L.GEN_RELEASE_ACQUIRE, "RL"): (L.GEN_RELEASE_ACQUIRE, L.GEN_RELEASE_LOCKED),
@@ -68,6 +70,17 @@ _REFINE: dict[tuple[str, str], tuple[str, str]] = {
     (L.BATCH_LOOP, "reply"): (L.BATCH_LOOP, L.BATCH_LOOP),
     (L.REPLY_LOOP, "reply"): (L.REPLY_LOOP, L.REPLY_LOOP),
 }
+
+
+def _in_condition_wait(task: asyncio.Task[Any]) -> bool:
+    """The task's suspended coroutine stack passes through ``Condition.wait``: it is
+    re-acquiring the condition's lock after a notify (not its first acquire)."""
+    coro: Any = task.get_coro()
+    while coro is not None and hasattr(coro, "cr_code"):
+        if coro.cr_code.co_qualname == "Condition.wait":
+            return True
+        coro = coro.cr_await
+    return False
 
 
 async def send_update(engine: Engine, kind: str, weights: dict[str, torch.Tensor],
@@ -227,6 +240,8 @@ class Harness:
             if waiters and any(f is fut for f in waiters):
                 if kind == "RL" and task in e.rwlock.waiting_writers:
                     return "RL again", fut
+                if kind in ("CL", "RL") and _in_condition_wait(task):
+                    return kind + " again", fut   # re-acquiring inside Condition.wait
                 return kind, fut
         return "reply", fut
 
@@ -317,6 +332,7 @@ class Harness:
             dead=e.dead,
             mixed=bool(e.monitor.mixed),
             lied=bool(e.monitor.failed_but_applied),
+            cancelled=0,   # the conformance machine has no cancel rule yet
         )
 
     def fields(self) -> dict[str, Any]:

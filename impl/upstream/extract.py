@@ -79,7 +79,7 @@ def variant_of(patterns: dict[str, str]) -> str:
 
     present = {k: p for k, p in patterns.items() if p != "missing"}
     for name, cls in VARIANTS.items():
-        if present and all(PATTERN_OF_POLICY[cls.update_policy[k].name] == p
+        if present and all(PATTERN_OF_POLICY.get(cls.update_policy[k].name) == p
                            for k, p in present.items() if k in cls.update_policy):
             return name
     return "none"
