@@ -75,3 +75,23 @@ def test_d2_an_abort_pause_after_an_in_place_one_never_returns(version: str) -> 
     harm = disk.details["D2"]["harm"]
     assert harm.startswith("stuck: no schedule lets pauser2 finish")
     assert "pause_generation" in harm and "asyncio.sleep" in harm  # spinning, holding CL
+
+
+def test_a1_an_abort_pause_misses_a_woken_request_in_the_post_fix_release() -> None:
+    """A1 on the real code: the abort-mode pause's timer may fire at any point
+    (``timers="any"``); the pause counts readers only, and a request woken by the first
+    update's release but not yet resumed holds none."""
+    try:
+        wheel = fetch_wheel(POST_FIX)
+    except FetchError as exc:
+        if os.environ.get("TOCTOU_REQUIRE_UPSTREAM") == "1":
+            pytest.fail(f"TOCTOU_REQUIRE_UPSTREAM=1 but SGLang {POST_FIX} cannot be had: {exc}")
+        pytest.skip(f"SGLang {POST_FIX} cannot be downloaded (offline?): {exc}")
+    row = check_source(Source.from_wheel(wheel, POST_FIX), POST_FIX, hazards=("A1",),
+                       kinds=("tensor",))[0]
+    assert row.hazards["A1"] == "reproduced"
+    a1 = row.details["A1"]
+    assert "timers=any" in a1["scenario"] and "two weight versions while unpaused" in a1["harm"]
+    schedule = a1["schedule"]
+    # the pause returned (its probe found no reader) before the request took its reader
+    assert schedule.index("pauser") < len(schedule) - 1 - schedule[::-1].index("gen")
