@@ -19,7 +19,8 @@ and names the spec label (``spec/labels.py``) of that code point:
   the ready label that follows (``spec.labels.RESUME``).
 
 Nothing here depends on line numbers or file names, so an edited engine (a lock-edit mutant
-with a renamed function) is read the same way.
+with a renamed function) is read the same way, and so is SGLang's released code
+(:func:`label_of` with that server's :class:`Primitives`: ``impl.upstream.conformance``).
 
 >>> import asyncio
 >>> from impl.controlled import ControlledLoop
@@ -38,14 +39,16 @@ with a renamed function) is read the same way.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import types
+from collections.abc import Callable
 from typing import Any
 
 from spec import labels as L
 
 from .stacks import frames
 
-__all__ = ["PositionError", "engine_label"]
+__all__ = ["PositionError", "Primitives", "engine_label", "engine_primitives", "label_of"]
 
 _COND_WAIT = asyncio.Condition.wait.__code__
 _EVENT_WAIT = asyncio.Event.wait.__code__
@@ -95,10 +98,47 @@ def _where(fs: list[types.FrameType]) -> str:
     return " > ".join(f"{f.f_code.co_name}:{f.f_lineno}" for f in fs)
 
 
+@dataclasses.dataclass(frozen=True)
+class Primitives:
+    """The objects a client task of one server may wait on, for :func:`label_of`.
+
+    ``cond`` is the pause condition (its lock is CL), ``rw_lock`` / ``rw_cond`` the RWLock's
+    internal lock (RL) and condition, ``result_events()`` the events the communicators'
+    callers in flight wait on (any other ``Event`` an update waits on is its turn in a
+    communicator's queue), and ``branch(frames, task)`` names an update's branch
+    (``paused`` or ``writer``) from its frames."""
+
+    cond: asyncio.Condition
+    rw_lock: asyncio.Lock
+    rw_cond: asyncio.Condition
+    result_events: Callable[[], list[Any]]
+    branch: Callable[[list[types.FrameType], asyncio.Task[Any]], str]
+
+
 def engine_label(engine: Any, task: asyncio.Task[Any], call: str) -> str:
-    """The spec label of ``task``, a started, unfinished client task of ``engine`` inside a
-    call of kind ``call`` (see the module doc).  Raise :class:`PositionError` if the task is
-    suspended where the spec has no label."""
+    """The spec label of ``task``, a started, unfinished client task of the reference
+    ``engine`` inside a call of kind ``call`` (see the module doc).  Raise
+    :class:`PositionError` if the task is suspended where the spec has no label."""
+    return label_of(engine_primitives(engine), task, call)
+
+
+def engine_primitives(engine: Any) -> Primitives:
+    """The reference engine's :class:`Primitives` (an update's branch: its local ``branch``)."""
+
+    def branch(fs: list[types.FrameType], task: asyncio.Task[Any]) -> str:
+        try:
+            return str(_local(fs, "branch"))
+        except KeyError:
+            raise PositionError(f"an update waits at {_where(fs)}, where no 'branch' is in "
+                                "scope") from None
+
+    return Primitives(engine.is_pause_cond, engine.rwlock.lock, engine.rwlock.cond,
+                      lambda: [c.result_event for c in engine.communicators.values()], branch)
+
+
+def label_of(prims: Primitives, task: asyncio.Task[Any], call: str) -> str:
+    """The spec label of a started, unfinished client ``task`` in a call of kind ``call``,
+    waiting on one of ``prims`` or on something of its own (see the module doc)."""
     if task.done():
         raise PositionError(f"task {task.get_name()!r} has finished: it is at no code point")
     fs = frames(task.get_coro())
@@ -107,7 +147,7 @@ def engine_label(engine: Any, task: asyncio.Task[Any], call: str) -> str:
     relock = _COND_WAIT in codes and _LOCK_ACQUIRE in codes[codes.index(_COND_WAIT):]
     cancelling = task.cancelling() > 0
     pair: tuple[str, str] | None = None
-    cond, rw = engine.is_pause_cond, engine.rwlock
+    cond = prims.cond
     if fut is None:   # a bare sleep(0): the task is ready
         if call == "generate":
             return L.GEN_TOKENIZE
@@ -118,31 +158,26 @@ def engine_label(engine: Any, task: asyncio.Task[Any], call: str) -> str:
                 raise PositionError(f"an update is ready at {_where(fs)}, where no "
                                     "'paused' decision is in scope") from None
             return L.UPD_DECIDED_PAUSED if paused else L.UPD_DECIDED_UNPAUSED
-    elif _holds(cond._lock._waiters, fut):
+    elif _holds(cond._lock._waiters, fut):  # type: ignore[attr-defined]
         pair = _CL_RELOCK[call][cancelling] if relock and call in _CL_RELOCK else _CL.get(call)
-    elif _holds(cond._waiters, fut):
+    elif _holds(cond._waiters, fut):  # type: ignore[attr-defined]
         pair = _CW.get(call)
-    elif _holds(rw.lock._waiters, fut):
+    elif _holds(prims.rw_lock._waiters, fut):  # type: ignore[attr-defined]
         if relock and call in _RL_RELOCK:
             pair = _RL_RELOCK[call][cancelling]
         else:
             method = next((c.co_name for c in reversed(codes) if c.co_name in _RW_METHODS), "")
             pair = _RL.get((call, method))
-    elif _holds(rw.cond._waiters, fut):
+    elif _holds(prims.rw_cond._waiters, fut):  # type: ignore[attr-defined]
         pair = _RCW.get(call)
     elif call == "generate":
         pair = (L.GEN_RUN, L.GEN_FINISHED)                  # the request's future
     elif call == "pause":
         pair = (L.PAUSE_SLEEP, L.PAUSE_SLEEP)               # the poll's timer
     elif call == "update":
-        try:
-            branch = _local(fs, "branch")
-        except KeyError:
-            raise PositionError(f"an update waits at {_where(fs)}, where no 'branch' is in "
-                                "scope") from None
+        branch = prims.branch(fs, task)
         event = next((f.f_locals.get("self") for f in fs if f.f_code is _EVENT_WAIT), None)
-        results = [c.result_event for c in engine.communicators.values()]
-        if event is not None and not any(event is r for r in results):
+        if event is not None and not any(event is r for r in prims.result_events()):
             pair = (L.QUEUED_ON[branch], L.RESUME[L.QUEUED_ON[branch]])  # queued for the turn
         else:
             pair = (L.REPLY_ON[branch], L.RESUME[L.REPLY_ON[branch]])    # awaits the reply

@@ -47,7 +47,7 @@ KINDS = SPEC_KINDS
 
 #: A lock re-acquired inside ``Condition.wait`` -> the first acquire's label, for a spec with
 #: no step of its own there (see :meth:`Harness.fold`).
-_FOLD: dict[str, str] = {
+FOLD: dict[str, str] = {
     L.GEN_GATE_REACQUIRE: L.GEN_GATE_ACQUIRE, L.GEN_GATE_RELOCKED: L.GEN_GATE_LOCKED,
     L.GEN_READ_REACQUIRE: L.GEN_READ_ACQUIRE, L.GEN_READ_RELOCKED: L.GEN_READ_LOCKED,
 }
@@ -226,7 +226,7 @@ class Harness:
     def fold(self, label: str) -> str:
         """``label``, or the first-acquire label when the spec in use has no step for a lock
         re-acquired inside ``Condition.wait`` (a spec written before the split)."""
-        folded = _FOLD.get(label)
+        folded = FOLD.get(label)
         if folded is None:
             return label
         handed = L.RESUME.get(label, label)
