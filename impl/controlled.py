@@ -29,6 +29,12 @@ the clock jumps to the earliest timer and it fires. This encodes the timing
 assumption "a sleep is longer than any other step": a sleeping task runs only
 when every other task is blocked, and sleeping costs no wall time.
 
+``ControlledLoop(timers="any")`` drops that assumption for ``asyncio.sleep``: a
+task sleeping on a timer is runnable at any point, one choice among the others,
+and stepping it fires its timer (the clock jumps to the timer's time, never
+back) and runs the task. Other timers (``wait_for`` timeouts, ``call_later``
+callbacks) keep the default reading (``timers="quiet"``).
+
 Tasks created by the code under test (``create_task``, ``gather``,
 ``wait_for``) are controlled too. Unnamed ones are called ``"<parent>/<k>"``
 (the k-th unnamed task created while ``parent`` was stepping; ``task/<k>``
@@ -159,8 +165,14 @@ class ControlledLoop(asyncio.BaseEventLoop):
     (['s'], 5.0)
     """
 
-    def __init__(self) -> None:
+    TIMERS = ("quiet", "any")
+
+    def __init__(self, timers: str = "quiet") -> None:
         super().__init__()
+        if timers not in self.TIMERS:
+            super().close()
+            raise ValueError(f"unknown timers reading {timers!r}; valid: {', '.join(self.TIMERS)}")
+        self.timers = timers
         self._now = 0.0
         self._tasks: dict[str, asyncio.Task[Any]] = {}
         self._name_of: dict[asyncio.Task[Any], str] = {}
@@ -257,6 +269,8 @@ class ControlledLoop(asyncio.BaseEventLoop):
         fires timers (advancing the virtual clock) until one is or none is left.
         """
         ready = set(self._settle())
+        if self.timers == "any":
+            ready |= set(self._sleepers())
         return [n for n in self._tasks if n in ready]
 
     def step(self, name: str) -> None:
@@ -271,6 +285,9 @@ class ControlledLoop(asyncio.BaseEventLoop):
             raise NotRunnable(f"task {name!r} is not runnable: {self._why(name)}; "
                               f"runnable: {runnable}")
         self.schedule.append(name)
+        if self.timers == "any" and not any(
+                not h._cancelled and self._owner(h) == name for h in self._ready):  # type: ignore[attr-defined]
+            self._fire(self._sleepers()[name])   # its sleep's timer expires now
         self._step(name)
 
     def run(self, chooser: Chooser, *, max_steps: int = 100_000) -> Run:
@@ -421,6 +438,27 @@ class ControlledLoop(asyncio.BaseEventLoop):
             else:
                 self._ready.append(handle)  # type: ignore[attr-defined]
         return True
+
+    def _sleepers(self) -> dict[str, asyncio.TimerHandle]:
+        """Tasks suspended in ``asyncio.sleep(d)`` with ``d > 0``: name -> their timer."""
+        out: dict[str, asyncio.TimerHandle] = {}
+        waiting = {id(t._fut_waiter): n for n, t in self._tasks.items()  # type: ignore[attr-defined]
+                   if not t.done() and t._fut_waiter is not None}  # type: ignore[attr-defined]
+        for timer in self._scheduled:  # type: ignore[attr-defined]
+            if not timer._cancelled and timer._callback is asyncio.futures._set_result_unless_cancelled \
+                    and timer._args and id(timer._args[0]) in waiting:
+                out.setdefault(waiting[id(timer._args[0])], timer)
+        return out
+
+    def _fire(self, timer: asyncio.TimerHandle) -> None:
+        """Fire one timer now (``timers="any"``): the clock moves to its time if later."""
+        heap = self._scheduled  # type: ignore[attr-defined]
+        heap.remove(timer)
+        heapq.heapify(heap)
+        timer._scheduled = False  # type: ignore[attr-defined]
+        self._now = max(self._now, timer.when())
+        self._ready.append(timer)  # type: ignore[attr-defined]
+        self._settle(timers=False)
 
     def _reap(self) -> None:
         """Retrieve exceptions of finished tasks (no 'never retrieved' logging)."""

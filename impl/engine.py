@@ -25,9 +25,10 @@ at once and keeps its reply future in ONE shared slot, and a second reply to a d
 kills the reply handler (S3).  ``await_after_check=True`` adds the await an edit could add
 between the check and the act (the lock-edit gate).
 
-Every point where a task may suspend names its step label (``spec/labels.py``) with
-:func:`~impl.controlled.set_label` just before the await, so a schedule found by the model
-checker can be replayed here, and every await between a check and its act says so.
+The engine does not know how it is tested: it names no label anywhere.  The harness reads
+where each task is from its suspended coroutine stack (:mod:`impl.engine_position` maps the
+code points to the step labels of ``spec/labels.py``), so a schedule found by the model
+checker can be replayed here.
 
 The safety monitor (:class:`Monitor`) reads the weights' content: each forward pass records
 the fingerprint of the tensors it ran on, and a request whose forward passes saw two
@@ -60,10 +61,8 @@ from typing import Any, ClassVar
 
 import torch
 
-from spec import labels as L
 
 from . import validate
-from .controlled import set_label
 from .locks import OwnedLock
 from .rwlock import RWLock
 from .weights import TinyLM, WeightUpdateError, from_bytes, load_file, perturbed, to_bytes
@@ -175,14 +174,12 @@ class Communicator:
         ready = asyncio.Event()
         if self.result_event is not None or self.queue:
             self.queue.append((ready, update))
-            set_label(L.QUEUED_ON[branch])
             await ready.wait()                                         # queued: suspends
             if self.result_event is not None:
                 raise AssertionError(f"communicator {self.kind!r}: handed the turn while "
                                      "another call is in flight")
         self.engine._send(("update", update))
         self.result_event, self.in_flight = asyncio.Event(), update
-        set_label(L.REPLY_ON[branch])
         await self.result_event.wait()                                 # the reply: suspends
         reply = self.result
         self.result_event = self.result = self.in_flight = None
@@ -247,24 +244,19 @@ class Engine:
     async def generate(self, prompt: int = 0, max_tokens: int = 2) -> Generation:
         """Generate ``max_tokens`` tokens after ``prompt``; wait while paused."""
         validate.check_generate(self, prompt, max_tokens)
-        set_label(L.GEN_GATE_ACQUIRE)
         async with self.is_pause_cond:                                 # may queue on CL
             await self.is_pause_cond.wait_for(lambda: not self.is_pause)  # may park on CW
-        set_label(L.GEN_READ_ACQUIRE)
         await self.rwlock.acquire_reader()                             # may queue / park
         req = Request(next(self._ids), max_tokens, prompt, self._loop().create_future(),
                       owner=asyncio.current_task())
         try:
-            set_label(L.GEN_TOKENIZE)
             await asyncio.sleep(0)          # LoRA resolution, tokenization: the reader is held
             self._send(("generate", req))
-            set_label(L.GEN_RUN)
             await req.future                                           # outputs: suspends
         except BaseException:
             req.cancelled = True
             self._in_background(self.rwlock.release_reader())
             raise
-        set_label(L.GEN_RELEASE_ACQUIRE)
         try:
             await self.rwlock.release_reader()                         # may queue on RL
         except asyncio.CancelledError:  # cancelled while queued on RL: nR not yet decremented
@@ -277,7 +269,6 @@ class Engine:
         ``retract`` moves them back to its waiting queue, ``abort`` aborts them all and
         waits (polling, holding CL) until no request holds the RWLock."""
         validate.check_pause(self, mode, MODES)
-        set_label(L.PAUSE_ACQUIRE)
         async with self.is_pause_cond:                                 # may queue on CL
             self.is_pause = True
             if mode != "abort":
@@ -285,18 +276,15 @@ class Engine:
                 return
             while True:
                 self._send(("abort",))
-                set_label(L.PAUSE_PROBE_ACQUIRE)
                 async with self.rwlock.lock:                           # may queue on RL
                     locked = self.rwlock.locked()
                 if not locked:
                     return
-                set_label(L.PAUSE_SLEEP)
                 await asyncio.sleep(self.abort_poll_interval)          # still holding CL (D2)
 
     async def continue_generation(self) -> None:
         """Resume generation; harmless when not paused."""
         validate.require_running(self, "continue_generation")
-        set_label(L.CONT_ACQUIRE)
         async with self.is_pause_cond:                                 # may queue on CL
             self.is_pause = False
             self._send(("continue",))
@@ -344,10 +332,9 @@ class Engine:
     async def after_check(self, paused: bool) -> None:
         """Between an update's check of ``is_pause`` and its act: nothing, as upstream.
 
-        With ``await_after_check`` an await is added here (labels ``upd.decided.*``): the
+        With ``await_after_check`` an await is added here (spec labels ``upd.decided.*``): the
         edit that reopens R1 in the pre-fix pattern with a single update."""
         if self.await_after_check:
-            set_label(L.UPD_DECIDED_PAUSED if paused else L.UPD_DECIDED_UNPAUSED)
             await asyncio.sleep(0)                                     # the added await
 
     async def call(self, update: Update, branch: str) -> UpdateReply:
@@ -361,12 +348,10 @@ class Engine:
         self._send(("update", update))
         future: asyncio.Future[UpdateReply] = self._loop().create_future()
         self.model_update_result, self.slot_owner = future, update    # overwrites the slot
-        set_label(L.REPLY_ON[branch])
         return await future                                            # the reply: suspends
 
     async def update_under_writer(self, update: Update) -> UpdateReply:
         """The writer side around the update: wait for readers to drain, then update."""
-        set_label(L.UPD_WRITE_ACQUIRE)
         await self.rwlock.acquire_writer()                             # may queue / park
         failure: AssertionError | None = None
         try:
@@ -376,7 +361,6 @@ class Engine:
         except BaseException:
             self._in_background(self.rwlock.release_writer())
             raise
-        set_label(L.UPD_RELEASE_ACQUIRE)
         try:
             await self.rwlock.release_writer()                         # may queue on RL
         except asyncio.CancelledError:  # cancelled while queued on RL: wA still True
@@ -392,7 +376,6 @@ class Engine:
         """One step: handle the next message and wake the batch runner if there is a batch
         to run; then yield if more messages wait, else sleep until one arrives."""
         while True:
-            set_label(L.SCHED_LOOP)
             if self.inbox:
                 self._handle(self.inbox.popleft())
                 if self.has_batch():
@@ -410,7 +393,6 @@ class Engine:
         runs while messages may wait in the inbox, as upstream's scheduler runs a batch
         while the tokenizer's next messages are still in its socket."""
         while True:
-            set_label(L.BATCH_LOOP)
             if self.has_batch():
                 self._forward()
             if self.has_batch():
@@ -426,7 +408,6 @@ class Engine:
         A reply that finds the disk slot's future already done raises InvalidStateError
         here; upstream's wrapper then kills the server process (S3): ``dead`` is set."""
         while True:
-            set_label(L.REPLY_LOOP)
             if self.replies:
                 try:
                     self._deliver(self.replies.popleft())
@@ -580,7 +561,6 @@ def _as_dict(weights: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
 # ---------------------------------------------------------------------- the update policies
 async def check_then_act(engine: Engine, update: Update) -> UpdateReply:
     """Before #22304: read ``is_pause`` under CL, release CL, then act on the answer."""
-    set_label(L.UPD_CHECK_ACQUIRE)
     async with engine.is_pause_cond:                                   # may queue on CL
         paused = engine.is_pause                                       # the check
     # CL is free again.  No await follows unless the communicator is busy: then a continue
@@ -593,7 +573,6 @@ async def check_then_act(engine: Engine, update: Update) -> UpdateReply:
 
 async def decide_under_lock(engine: Engine, update: Update) -> UpdateReply:
     """#22304: when paused, update while still holding CL, so continue waits for the reply."""
-    set_label(L.UPD_CHECK_ACQUIRE)
     async with engine.is_pause_cond:                                   # may queue on CL
         if engine.is_pause:                                            # the check ...
             await engine.after_check(True)                             # CL held: no window

@@ -60,14 +60,20 @@ class Comparison:
 
 
 def explore(variant: str, engine_factory: Callable[[], Engine] | None = None,
-            max_states: int = 100_000, **params: Any) -> Exploration:
-    """Every abstract state and labelled edge the engine of ``variant`` can reach."""
+            max_states: int = 100_000, make: Callable[[], Any] | None = None,
+            **params: Any) -> Exploration:
+    """Every abstract state and labelled edge the engine of ``variant`` can reach.
+
+    ``make`` builds something else to explore in place of the engine's :class:`Harness`
+    (the same ``step``, ``enabled``, ``label``, ``abstract`` and ``close``): SGLang's
+    released code runs through it (``impl.upstream.conformance``)."""
     start = time.perf_counter()
     runs = steps = 0
 
     def fresh(schedule: Sequence[str]) -> Harness:
         nonlocal steps
-        h = Harness(variant, engine=engine_factory() if engine_factory else None, **params)
+        h = make() if make is not None else Harness(
+            variant, engine=engine_factory() if engine_factory else None, **params)
         for name in schedule:
             h.step(name)
         steps += len(schedule)

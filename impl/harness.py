@@ -8,7 +8,7 @@ same variant.  Then:
 * :meth:`Harness.abstract` maps the running engine onto a :class:`spec.protocol.State`,
   read from the real objects: the locks' owners and waiter queues, the RWLock's counters,
   the scheduler's inbox, requests and version, the reply queue, and each task's step label
-  (named by the engine at its await points, refined by what the task waits on);
+  (read from its suspended coroutine stack and what it waits on: the engine names none);
 * :meth:`Harness.step` runs one task to its next suspension;
 * :meth:`Harness.replay` plays a checker trace (``python -m model_check ... --json``) and
   stops, saying why, at the first step the engine cannot take or takes differently.
@@ -36,52 +36,21 @@ from spec import labels as L
 from spec.protocol import KINDS as SPEC_KINDS
 from spec.protocol import NOBODY, VARIANTS, ProtocolSpec, State
 
-from .controlled import ControlError, ControlledLoop, set_label
+from .controlled import ControlError, ControlledLoop
 from .engine import ENGINES, Engine, Generation, Request, Update, UpdateReply
+from .engine_position import PositionError, engine_label
+from .stacks import frames, started
 from .weights import WeightUpdateError, perturbed
 
 #: Every update entry point (the spec's ``kinds``): all but disk have a communicator.
 KINDS = SPEC_KINDS
 
-# (label the engine named, what the task waits on) -> (label while waiting, label once handed over)
-_REFINE: dict[tuple[str, str], tuple[str, str]] = {
-    (L.GEN_GATE_ACQUIRE, "CL"): (L.GEN_GATE_ACQUIRE, L.GEN_GATE_LOCKED),
-    (L.GEN_GATE_ACQUIRE, "CW"): (L.GEN_GATE_WAIT, L.GEN_GATE_NOTIFIED),
-    (L.GEN_GATE_ACQUIRE, "CL again"): (L.GEN_GATE_REACQUIRE, L.GEN_GATE_RELOCKED),
-    (L.GEN_READ_ACQUIRE, "RL"): (L.GEN_READ_ACQUIRE, L.GEN_READ_LOCKED),
-    (L.GEN_READ_ACQUIRE, "RL again"): (L.GEN_READ_REACQUIRE, L.GEN_READ_RELOCKED),
-    (L.GEN_READ_ACQUIRE, "RCW"): (L.GEN_READ_WAIT, L.GEN_READ_NOTIFIED),
-    (L.GEN_RUN, "reply"): (L.GEN_RUN, L.GEN_FINISHED),
-    (L.GEN_RELEASE_ACQUIRE, "RL"): (L.GEN_RELEASE_ACQUIRE, L.GEN_RELEASE_LOCKED),
-    (L.UPD_CHECK_ACQUIRE, "CL"): (L.UPD_CHECK_ACQUIRE, L.UPD_CHECK_LOCKED),
-    (L.UPD_WRITE_ACQUIRE, "RL"): (L.UPD_WRITE_ACQUIRE, L.UPD_WRITE_LOCKED),
-    (L.UPD_WRITE_ACQUIRE, "RL again"): (L.UPD_WRITE_REACQUIRE, L.UPD_WRITE_RECHECK),
-    (L.UPD_WRITE_ACQUIRE, "RCW"): (L.UPD_WRITE_WAIT, L.UPD_WRITE_NOTIFIED),
-    (L.UPD_QUEUED_PAUSED, "reply"): (L.UPD_QUEUED_PAUSED, L.UPD_TURN_PAUSED),
-    (L.UPD_QUEUED_WRITER, "reply"): (L.UPD_QUEUED_WRITER, L.UPD_TURN_WRITER),
-    (L.UPD_REPLY_PAUSED, "reply"): (L.UPD_REPLY_PAUSED, L.UPD_REPLIED_PAUSED),
-    (L.UPD_REPLY_WRITER, "reply"): (L.UPD_REPLY_WRITER, L.UPD_REPLIED_WRITER),
-    (L.UPD_RELEASE_ACQUIRE, "RL"): (L.UPD_RELEASE_ACQUIRE, L.UPD_RELEASE_LOCKED),
-    (L.PAUSE_ACQUIRE, "CL"): (L.PAUSE_ACQUIRE, L.PAUSE_LOCKED),
-    (L.PAUSE_PROBE_ACQUIRE, "RL"): (L.PAUSE_PROBE_ACQUIRE, L.PAUSE_PROBE_LOCKED),
-    (L.PAUSE_SLEEP, "reply"): (L.PAUSE_SLEEP, L.PAUSE_SLEEP),
-    (L.CONT_ACQUIRE, "CL"): (L.CONT_ACQUIRE, L.CONT_LOCKED),
-    (L.SCHED_LOOP, "reply"): (L.SCHED_LOOP, L.SCHED_LOOP),
-    (L.BATCH_LOOP, "reply"): (L.BATCH_LOOP, L.BATCH_LOOP),
-    (L.REPLY_LOOP, "reply"): (L.REPLY_LOOP, L.REPLY_LOOP),
+#: A lock re-acquired inside ``Condition.wait`` -> the first acquire's label, for a spec with
+#: no step of its own there (see :meth:`Harness.fold`).
+FOLD: dict[str, str] = {
+    L.GEN_GATE_REACQUIRE: L.GEN_GATE_ACQUIRE, L.GEN_GATE_RELOCKED: L.GEN_GATE_LOCKED,
+    L.GEN_READ_REACQUIRE: L.GEN_READ_ACQUIRE, L.GEN_READ_RELOCKED: L.GEN_READ_LOCKED,
 }
-
-
-def _in_condition_wait(task: asyncio.Task[Any]) -> bool:
-    """The task's suspended coroutine stack passes through ``Condition.wait``: it is
-    re-acquiring the condition's lock after a notify (not its first acquire)."""
-    coro: Any = task.get_coro()
-    while coro is not None and hasattr(coro, "cr_code"):
-        if coro.cr_code.co_qualname == "Condition.wait":
-            return True
-        coro = coro.cr_await
-    return False
-
 
 async def send_update(engine: Engine, kind: str, weights: dict[str, torch.Tensor],
                       path: Path | None = None, flush_cache: bool = False) -> UpdateReply:
@@ -175,7 +144,6 @@ class Harness:
         program = self.spec.programs[pid]
         for k, call in enumerate(program):
             if k:  # the next call starts in a step of its own, as in the spec
-                set_label(L.CALL_START[call[0]])
                 await asyncio.sleep(0)
             try:
                 result: Any = await self._call(pid, k, call)
@@ -228,43 +196,41 @@ class Harness:
         self.close()
 
     # ------------------------------------------------------------------ abstraction
-    def _waits_on(self, task: asyncio.Task[Any]) -> tuple[str, asyncio.Future[Any] | None]:
-        fut = task._fut_waiter  # type: ignore[attr-defined]
-        if fut is None:
-            return "", None
-        e = self.engine
-        for kind, waiters in (("CL", e.is_pause_cond._lock._waiters),
-                              ("CW", e.is_pause_cond._waiters),
-                              ("RL", e.rwlock.lock._waiters),
-                              ("RCW", e.rwlock.cond._waiters)):
-            if waiters and any(f is fut for f in waiters):
-                if kind == "RL" and task in e.rwlock.waiting_writers:
-                    return "RL again", fut
-                if kind in ("CL", "RL") and _in_condition_wait(task):
-                    return kind + " again", fut   # re-acquiring inside Condition.wait
-                return kind, fut
-        return "reply", fut
-
     def label(self, name: str) -> str:
-        """Process ``name``'s spec label, from the engine's label and what the task awaits."""
+        """Process ``name``'s spec label, read from its task's coroutine stack and what it
+        awaits (:func:`impl.engine_position.engine_label`), folded onto the labels of the
+        spec in use (:meth:`fold`)."""
         pid = self.spec.names.index(name)
         task = self.tasks[pid]
         if task.done():
             return L.DONE
-        named = self.loop.label(name)
-        if named is None:  # not started yet: the first call's start (no call: done)
-            program = self.spec.programs[pid]
-            return L.CALL_START[program[0][0]] if program else L.DONE
-        kind, fut = self._waits_on(task)
-        if fut is None:
-            return named
+        daemon = {self.spec.sched: L.SCHED_LOOP, self.spec.batch: L.BATCH_LOOP,
+                  self.spec.reply: L.REPLY_LOOP}
+        if pid in daemon:
+            return daemon[pid]
+        program = self.spec.programs[pid]
+        if not program:
+            return L.DONE
+        if not started(task.get_coro()):  # not started yet: the first call's start
+            return L.CALL_START[program[0][0]]
+        call = program[min(self.calls[pid], len(program) - 1)][0]
+        fs = frames(task.get_coro())
+        if len(fs) > 1 and fs[0].f_code is Harness._client.__code__ \
+                and fs[1].f_code.co_name == "sleep":   # between two calls: the next's start
+            return L.CALL_START[call]
         try:
-            waiting, handed = _REFINE[(named, kind)]
-        except KeyError:
-            raise ControlError(
-                f"{name}: no spec label for engine label {named!r} while waiting on {kind} "
-                f"({self.loop.blocked_on(name)})") from None
-        return handed if fut.done() else waiting
+            return self.fold(engine_label(self.engine, task, call))
+        except PositionError as exc:
+            raise ControlError(f"{name}: {exc} ({self.loop.blocked_on(name)})") from None
+
+    def fold(self, label: str) -> str:
+        """``label``, or the first-acquire label when the spec in use has no step for a lock
+        re-acquired inside ``Condition.wait`` (a spec written before the split)."""
+        folded = FOLD.get(label)
+        if folded is None:
+            return label
+        handed = L.RESUME.get(label, label)
+        return label if handed in self.spec._step else folded
 
     def _holder(self, lock: Any) -> int:
         if lock.owner is not None:

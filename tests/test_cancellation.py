@@ -29,6 +29,8 @@ import torch
 
 from impl.controlled import ControlledLoop
 from impl.engine import ENGINES, MODES, Engine, Generation, UpdateReply, perturbed
+from impl.engine_position import engine_label
+from impl.stacks import started
 from spec import labels as L
 
 #: The update entry point each variant exercises (its first kind, the one it exists to model).
@@ -38,7 +40,23 @@ UPDATE_KIND = {variant: next(iter(cls.update_policy)) for variant, cls in ENGINE
 #: flight" for good.  That hazard belongs to the cancellation spec; these stress runs cancel
 #: updates only before they reach the communicator, where every lock must come back.
 AT_COMMUNICATOR = {L.UPD_QUEUED_PAUSED, L.UPD_QUEUED_WRITER, L.UPD_TURN_PAUSED,
-                   L.UPD_TURN_WRITER, L.UPD_REPLY_PAUSED, L.UPD_REPLY_WRITER}
+                   L.UPD_TURN_WRITER, L.UPD_REPLY_PAUSED, L.UPD_REPLY_WRITER,
+                   L.UPD_REPLIED_PAUSED, L.UPD_REPLIED_WRITER}
+#: client kind of these runs -> the call it makes (for reading a task's position)
+CALL = {"gen": "generate", "upd": "update", "pause": "pause", "cont": "continue"}
+#: Labels grouped by the side a cancelled task holds or waits for, as the counts report them:
+#: the reader's and the writer's acquire (queued, parked, re-acquiring after a notify).
+GROUP = {L.GEN_GATE_WAIT: L.GEN_GATE_ACQUIRE, L.GEN_GATE_NOTIFIED: L.GEN_GATE_ACQUIRE,
+         L.GEN_GATE_REACQUIRE: L.GEN_GATE_ACQUIRE, L.GEN_GATE_RELOCKED: L.GEN_GATE_ACQUIRE,
+         L.GEN_GATE_LOCKED: L.GEN_GATE_ACQUIRE,
+         L.GEN_READ_WAIT: L.GEN_READ_ACQUIRE, L.GEN_READ_NOTIFIED: L.GEN_READ_ACQUIRE,
+         L.GEN_READ_REACQUIRE: L.GEN_READ_ACQUIRE, L.GEN_READ_RELOCKED: L.GEN_READ_ACQUIRE,
+         L.GEN_READ_LOCKED: L.GEN_READ_ACQUIRE, L.GEN_FINISHED: L.GEN_RUN,
+         L.GEN_RELEASE_LOCKED: L.GEN_RELEASE_ACQUIRE,
+         L.UPD_CHECK_LOCKED: L.UPD_CHECK_ACQUIRE,
+         L.UPD_WRITE_WAIT: L.UPD_WRITE_ACQUIRE, L.UPD_WRITE_NOTIFIED: L.UPD_WRITE_ACQUIRE,
+         L.UPD_WRITE_REACQUIRE: L.UPD_WRITE_ACQUIRE, L.UPD_WRITE_RECHECK: L.UPD_WRITE_ACQUIRE,
+         L.UPD_WRITE_LOCKED: L.UPD_WRITE_ACQUIRE, L.UPD_RELEASE_LOCKED: L.UPD_RELEASE_ACQUIRE}
 #: Variants whose updates can never run across a running request: no mixed request.  Not
 #: POST_FIX: an abort-mode pause between a request's gate and its reader lets a later
 #: paused-branch update hit a running request (seed 1019 of the long run; pinned in
@@ -120,12 +138,16 @@ def stress(variant: str, seed: int, cancellations: int, tmp: Path) -> Stress:
                 loop.step(rng.choice(ready))
             return bool(ready)
 
+        def where(name: str) -> str:
+            kind, task = clients[name]
+            return engine_label(engine, task, CALL[kind])
+
         def diagnose() -> str:
             rw = engine.rwlock
             return (f"{variant} seed {seed}: readers={rw.readers} writer={rw.writer_active} "
                     f"waiting={rw.writers_waiting} RL={rw.lock.locked()} "
                     f"CL={engine.is_pause_cond.locked()}; cancelled at {dict(out.cancelled)}; "
-                    f"tasks at {loop.labels()}")
+                    f"tasks at { {n: where(n) if started(clients[n][1].get_coro()) else 'not started' for n in live(*CALL)} }")
 
         # 1. chaos: spawn, step and cancel at random
         for _ in range(200 * cancellations):
@@ -137,14 +159,15 @@ def stress(variant: str, seed: int, cancellations: int, tmp: Path) -> Stress:
                 if not (kind == "hold" and live("hold")):
                     spawn(kind)
             elif r < 0.3:
-                started = [n for n in live("gen", "upd")   # started, not already cancelled
-                           if loop.label(n) is not None and not clients[n][1].cancelling()
-                           and not (n.startswith("upd") and loop.label(n) in AT_COMMUNICATOR)]
-                if started:
-                    name = rng.choice(started)
-                    label = loop.label(name)
+                going = [n for n in live("gen", "upd")   # started, not already cancelled
+                         if started(clients[n][1].get_coro())
+                         and not clients[n][1].cancelling()
+                         and not (n.startswith("upd") and where(n) in AT_COMMUNICATOR)]
+                if going:
+                    name = rng.choice(going)
+                    label = where(name)
                     assert clients[name][1].cancel()
-                    out.cancelled[label] += 1
+                    out.cancelled[GROUP.get(label, label)] += 1
             elif not step_random():
                 spawn("cont")  # everything is blocked: the client would continue
         assert out.cancellations >= cancellations, f"only {out.cancellations}: {diagnose()}"
@@ -256,12 +279,13 @@ def test_generate_cancelled_while_queued_to_release_its_reader_releases_it():
         loop.step("gen")                                 # reader taken
         loop.step("gen")                                 # tokenized, request sent
         run_all(loop, but="gen")                         # the request has finished ...
-        assert loop.label("gen") == L.GEN_RUN and "gen" in loop.runnable()
+        assert engine_label(engine, gen, "generate") == L.GEN_FINISHED and "gen" in loop.runnable()
         assert engine.rwlock.readers == 1
         loop.spawn(hold(engine.rwlock.lock, release), "holder")
         loop.step("holder")                              # ... RL is busy ...
         loop.step("gen")                                 # ... so gen queues on RL to release
-        assert loop.label("gen") == L.GEN_RELEASE_ACQUIRE and "gen" not in loop.runnable()
+        assert engine_label(engine, gen, "generate") == L.GEN_RELEASE_ACQUIRE
+        assert "gen" not in loop.runnable()
         gen.cancel()
         loop.step("gen")                                 # the cancellation lands there
         assert gen.cancelled()
@@ -277,13 +301,14 @@ def test_update_cancelled_while_queued_to_release_the_writer_releases_it():
         upd = loop.spawn(engine.update_weights_from_tensor(perturbed(engine.model, seed=2)), "upd")
         release = asyncio.Event()
         run_all(loop, but="sched")                       # upd sends the update ...
-        assert loop.label("upd") == L.UPD_REPLY_WRITER
+        assert engine_label(engine, upd, "update") == L.UPD_REPLY_WRITER
         run_all(loop, but="upd")                         # ... and it has replied ...
         assert "upd" in loop.runnable() and engine.version == 1 and engine.rwlock.writer_active
         loop.spawn(hold(engine.rwlock.lock, release), "holder")
         loop.step("holder")                              # ... RL is busy ...
         loop.step("upd")                                 # ... so upd queues on RL to release
-        assert loop.label("upd") == L.UPD_RELEASE_ACQUIRE and "upd" not in loop.runnable()
+        assert engine_label(engine, upd, "update") == L.UPD_RELEASE_ACQUIRE
+        assert "upd" not in loop.runnable()
         upd.cancel()
         loop.step("upd")
         assert upd.cancelled()

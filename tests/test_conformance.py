@@ -17,12 +17,10 @@ from hypothesis import settings
 from hypothesis.stateful import run_state_machine_as_test
 
 from impl.conformance import ConformanceError, machine
-from impl.controlled import set_label
 from impl.engine import (ENGINES, Communicator, PostFixEngine, PreFixEngine, Request, always_writer,
                          check_then_act, perturbed)
 from impl.explore import compare, describe, explore
 from impl.rwlock import RWLock
-from spec import labels as L
 from spec.protocol import VARIANTS
 
 #: the variants with a reference engine (PROPOSED has none yet)
@@ -143,7 +141,6 @@ async def _check_outside_cl(engine, update):
 
 
 async def _continue_without_notify(self):
-    set_label(L.CONT_ACQUIRE)
     async with self.is_pause_cond:
         self.is_pause = False
         self._send(("continue",))
@@ -153,20 +150,15 @@ async def _continue_without_notify(self):
 async def _gate_tests_once(self, prompt=0, max_tokens=2):
     # Mutant: the pause gate waits once (`if`) instead of `wait_for` (a `while` loop): a
     # request woken by a continue passes even if another pause landed before it resumed.
-    set_label(L.GEN_GATE_ACQUIRE)
     async with self.is_pause_cond:
         if self.is_pause:
             await self.is_pause_cond.wait()
-    set_label(L.GEN_READ_ACQUIRE)
     await self.rwlock.acquire_reader()
     req = Request(next(self._ids), max_tokens, prompt, self._loop().create_future(),
                   owner=asyncio.current_task())
-    set_label(L.GEN_TOKENIZE)
     await asyncio.sleep(0)
     self._send(("generate", req))
-    set_label(L.GEN_RUN)
     await req.future
-    set_label(L.GEN_RELEASE_ACQUIRE)
     await self.rwlock.release_reader()
     return req.future.result()
 
@@ -185,7 +177,6 @@ class _TwoCallsInFlight(Communicator):
         self.engine._send(("update", update))
         event = asyncio.Event()
         self.result_event, self.in_flight = event, update
-        set_label(L.UPD_REPLY_PAUSED if branch == "paused" else L.UPD_REPLY_WRITER)
         await event.wait()
         reply = self.result
         self.result_event = self.result = self.in_flight = None

@@ -434,3 +434,62 @@ def test_loop_does_not_run_by_itself() -> None:
     with ControlledLoop() as loop:
         with pytest.raises(ControlError, match="use step"):
             loop.run_until_complete(noop())
+
+
+# -- timers="any" ---------------------------------------------------------------
+
+async def _sleeper(log: list[str], loop_time: list[float]) -> None:
+    await asyncio.sleep(1.0)
+    loop_time.append(asyncio.get_running_loop().time())
+    log.append("slept")
+
+
+async def _busy(log: list[str], n: int) -> None:
+    for k in range(n):
+        log.append(f"busy{k}")
+        await asyncio.sleep(0)
+
+
+def test_quiet_timers_fire_only_when_nothing_else_can_run() -> None:
+    log: list[str] = []
+    times: list[float] = []
+    with ControlledLoop() as loop:
+        loop.spawn(_sleeper(log, times), "s")
+        loop.spawn(_busy(log, 2), "b")
+        loop.step("s")                       # now asleep on its 1 s timer
+        assert loop.runnable() == ["b"]      # the sleeper is no choice while b can run
+        loop.run(FirstChooser())
+    assert log == ["busy0", "busy1", "slept"] and times == [1.0]
+
+
+def test_any_timers_let_a_sleeper_wake_at_any_point() -> None:
+    log: list[str] = []
+    times: list[float] = []
+    with ControlledLoop(timers="any") as loop:
+        loop.spawn(_sleeper(log, times), "s")
+        loop.spawn(_busy(log, 2), "b")
+        loop.step("s")
+        assert loop.runnable() == ["s", "b"] and loop.time() == 0.0
+        loop.step("b")
+        loop.step("s")                       # its timer fires now, before b is done
+        assert loop.time() == 1.0 and loop.runnable() == ["b"]
+        loop.run(FirstChooser())
+    assert log == ["busy0", "slept", "busy1"] and times == [1.0]
+
+
+def test_any_timers_replay_the_same_schedule() -> None:
+    def play(schedule: list[str] | None) -> tuple[list[str], list[str]]:
+        log: list[str] = []
+        with ControlledLoop(timers="any") as loop:
+            loop.spawn(_sleeper(log, []), "s")
+            loop.spawn(_busy(log, 3), "b")
+            chooser = ReplayChooser(schedule) if schedule else RandomChooser(7)
+            return loop.run(chooser).schedule, log
+
+    schedule, log = play(None)
+    assert play(schedule) == (schedule, log)
+
+
+def test_unknown_timers_reading_is_refused() -> None:
+    with pytest.raises(ValueError, match="unknown timers reading 'soon'; valid: quiet, any"):
+        ControlledLoop(timers="soon")

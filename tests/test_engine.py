@@ -26,6 +26,7 @@ from impl.engine import (
     WeightUpdateError,
     perturbed,
 )
+from impl.engine_position import engine_label
 from impl.harness import send_update
 from impl.weights import TinyLM, to_bytes
 from spec import labels as L
@@ -376,13 +377,16 @@ def test_post_fix_continue_waits_for_the_paused_branch_update_reply(cls):
         loop.step("sched")                               # the scheduler pauses
         loop.spawn(engine.update_weights_from_tensor(perturbed(engine.model, seed=5)), "upd")
         loop.step("upd")                                 # checks P and sends: one step
-        assert loop.label("upd") == L.UPD_REPLY_PAUSED and "upd" not in loop.runnable()
+        upd = loop.task("upd")
+        assert engine_label(engine, upd, "update") == L.UPD_REPLY_PAUSED
+        assert "upd" not in loop.runnable()
         cont = loop.spawn(engine.continue_generation(), "cont")
         loop.step("cont")
         if cls is PreFixEngine:
             assert cont.done() and not engine.is_pause   # continue got through: the window
             return
-        assert "cont" not in loop.runnable() and loop.label("cont") == L.CONT_ACQUIRE
+        assert "cont" not in loop.runnable()
+        assert engine_label(engine, cont, "continue") == L.CONT_ACQUIRE
         assert engine.is_pause_cond._lock.owner is loop.task("upd")   # upd holds CL
         loop.step("sched")                               # the update is applied ...
         assert engine.version == 1 and engine.paused and engine.is_pause

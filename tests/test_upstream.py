@@ -236,7 +236,8 @@ def test_cli_usage_errors_exit_2(args: tuple[str, ...], message: str) -> None:
 
 def test_cli_check_source_json(tmp_path: Path) -> None:
     root = write_tree(tmp_path, "pre-fix")
-    proc = _cli("check", "synthetic", "--source", str(root), "--json", "--hazards", "D1,R2")
+    proc = _cli("check", "synthetic", "--source", str(root), "--json", "--hazards", "D1,R2",
+                "--no-conformance")
     assert proc.returncode == 1, proc.stderr
     rows = json.loads(proc.stdout)
     assert [r["entry_point"] for r in rows] == [f"update_weights_from_{k}" for k in
@@ -248,6 +249,43 @@ def test_cli_check_source_json(tmp_path: Path) -> None:
     assert tensor["hazards"]["D1"] == "absent" and tensor["hazards"]["R2"] == "reproduced"
     assert set(tensor["hazards"]) == {"R1", "D1", "R2", "A1", "D2", "S1", "S3", "C1"}
     assert rows[0]["pattern"] == "missing" and rows[0]["hazards"]["R2"] == "n/a"
+
+
+# ---------------------------------------------------------------- conformance
+def test_conformance_prints_the_first_differing_edge_side_by_side(tmp_path: Path) -> None:
+    """The synthetic manager sends its pause request in every mode; SGLang's abort mode
+    sends abort-all only.  The in_place scenarios hold; the abort one fails at its first
+    step, and the report shows both states with the differing variable marked."""
+    row = check_source(_source(tmp_path, "post-fix"), "synthetic", hazards=(),
+                       kinds=("tensor",))[0]
+    assert (row.variant, row.conformance) == ("POST_FIX", "fails")
+    equal = [s["equal"] for s in row.details["conformance"]["scenarios"]]
+    assert equal == [True, True, False]
+    note = row.notes["conformance"]
+    assert "'mode': 'abort'" in note and "pauser pause.start" in note
+    marked = [line for line in note.splitlines() if line.startswith("!")]
+    assert len(marked) == 1 and "('abort',)" in marked[0] and "pause(abort)" in marked[0]
+    assert exit_status([row]) == 1
+
+
+def test_conformance_catches_the_paused_branch_leaving_cl(tmp_path: Path) -> None:
+    rows, changed = _mutant_rows(tmp_path, "post-fix", "paused-leaves-cl", hazards=(),
+                                 kinds=("tensor",))
+    assert changed == ["update_weights_from_tensor"]
+    note = rows[0].notes["conformance"]
+    assert rows[0].conformance == "fails" and "upd0 upd.start" in note
+    assert any(line.startswith("! CL ") for line in note.splitlines())
+
+
+def test_conformance_of_an_unreadable_rwlock_is_unsupported(tmp_path: Path) -> None:
+    root = write_tree(tmp_path, "post-fix")
+    lock = root / "python" / "sglang" / "srt" / "utils" / "aio_rwlock.py"
+    lock.write_text(lock.read_text().replace("_waiting_writers", "_queued_writers"))
+    row = check_source(Source.from_dir(root), "synthetic", hazards=(), kinds=("tensor",))[0]
+    assert row.conformance == "unsupported"
+    assert row.notes["conformance"] == ("unsupported: needs the RWLock attribute "
+                                        "_waiting_writers (to read its state)")
+    assert exit_status([row]) == 2
 
 
 # ---------------------------------------------------------------- the stub surface is one list

@@ -136,8 +136,8 @@ class RWLock:
         self._lock = asyncio.Lock()
         self._cond = asyncio.Condition(self._lock)
         self._readers = 0
-        self._writer = False
-        self._writers_waiting = 0
+        self._writer_active = False
+        self._waiting_writers = 0
 
     @property
     def reader_lock(self):
@@ -145,11 +145,11 @@ class RWLock:
 
     @property
     def writer_lock(self):
-        return _Side(self.acquire_writer, self.release_writer)
+        return _Side(self.acquire_writer_active, self.release_writer_active)
 
     async def acquire_reader(self):
         async with self._cond:
-            await self._cond.wait_for(lambda: not self._writer and not self._writers_waiting)
+            await self._cond.wait_for(lambda: not self._writer_active and not self._waiting_writers)
             self._readers += 1
 
     async def release_reader(self):
@@ -158,18 +158,18 @@ class RWLock:
             if not self._readers:
                 self._cond.notify_all()
 
-    async def acquire_writer(self):
+    async def acquire_writer_active(self):
         async with self._cond:
-            self._writers_waiting += 1
+            self._waiting_writers += 1
             try:
-                await self._cond.wait_for(lambda: not self._writer and not self._readers)
-                self._writer = True
+                await self._cond.wait_for(lambda: not self._writer_active and not self._readers)
+                self._writer_active = True
             finally:
-                self._writers_waiting -= 1
+                self._waiting_writers -= 1
 
-    async def release_writer(self):
+    async def release_writer_active(self):
         async with self._cond:
-            self._writer = False
+            self._writer_active = False
             self._cond.notify_all()
 
 

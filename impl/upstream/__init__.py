@@ -15,19 +15,23 @@ schedule of small scenarios:
    :class:`~impl.upstream.driver.SchedulerSide` is the one seam to the engine.
 4. :mod:`~impl.upstream.world` and :mod:`~impl.upstream.position` run a scenario and read
    every task's position from its suspended coroutine stack (never from labels the code sets);
-   :mod:`~impl.upstream.hazards` explores and gives each hazard a verdict.
+   :mod:`~impl.upstream.hazards` explores and gives each hazard a verdict;
+   :mod:`~impl.upstream.conformance` reads the same run as spec states and compares the
+   graph with the checker's graph of the version's variant.
 5. :mod:`~impl.upstream.cli`: ``python -m impl.upstream check VERSION`` / ``matrix``;
    :mod:`~impl.upstream.mutate`: lock-edit mutants of the real code (``--mutate``).
 
 Gating your own checkout: ``python -m impl.upstream check mine --source ~/src/sglang``
-exits 0 when every checked hazard is absent, 1 when one is reproduced (the schedule and the
-harm are printed), 2 when the code needs something outside the stub surface.
+exits 0 when every checked hazard is absent and conformance holds, 1 when a hazard is
+reproduced (the schedule and the harm are printed) or conformance fails (the first differing
+edge is printed), 2 when the code needs something outside the stub surface.
 
 What it proves, and what not: for ONE tokenizer manager (multi-tokenizer mode is outside),
 with the scheduler MODELLED by the reference engine (messages in FIFO order, updates between
 forward passes), on the listed scenarios only (two updates, one request of two tokens, one
 pause and one continue), with tokenization modelled as one suspension, dp_size 1. A
 ``reproduced`` is a real interleaving of the real methods; an ``absent`` is a complete
-exploration of that scenario, not of every workload. Conformance to the spec (graph
-equality) is not checked yet: it needs the spec being rewritten.
+exploration of that scenario, not of every workload. Conformance
+(:mod:`~impl.upstream.conformance`) is graph equality with the spec on three small scenarios
+per entry point: it says the real code and the spec take the same steps there, not beyond.
 """

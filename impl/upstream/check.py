@@ -6,9 +6,12 @@
 "details"}`` with ``hazards`` mapping R1, D1, R2, A1, D2, S1, S3, C1 to ``reproduced``,
 ``absent``, ``n/a``, ``not checked`` or ``unsupported`` (``notes`` says why for the last two).
 
-``conformance`` (graph equality of the real code's abstract states with the checker's graph
-of the variant) is ``"not checked"``: it needs the spec being rewritten (per-kind
-communicator, tokenization step, disk slot); nothing here claims it.
+``conformance`` is ``holds`` when, for every scenario of
+:data:`impl.upstream.conformance.SCENARIOS`, the graph of spec states the real code reaches
+equals the checker's graph of the variant the version maps to; ``fails`` otherwise
+(``notes["conformance"]`` shows the first differing edge, both states side by side);
+``n/a`` for a missing entry point or a version that maps to no variant; ``not checked`` when
+not asked for (``conformance=False``).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from .conformance import conformance as check_conformance
 from .driver import Unsupported, build_factory
 from .extract import ENTRY_POINTS, extract, variant_of
 from .fetch import FetchError, Source, open_version
@@ -60,8 +64,9 @@ def _short(verdict: str) -> str:
 def check_source(source: Source, version: str,
                  transform: Callable[[ast.Module], ast.Module] | None = None,
                  hazards: tuple[str, ...] = ORDER, kinds: tuple[str, ...] = ENTRY_POINTS,
-                 max_states: int = 20_000) -> list[Row]:
-    """Rows for every entry point kind of ``source`` (a missing one has pattern "missing")."""
+                 max_states: int = 20_000, conformance: bool = True) -> list[Row]:
+    """Rows for every entry point kind of ``source`` (a missing one has pattern "missing");
+    ``conformance=False`` skips the graph comparison (reported ``not checked``)."""
     ex = extract(source)
     rows: list[Row] = []
     try:
@@ -80,6 +85,21 @@ def check_source(source: Source, version: str,
             row.details["pattern"] = ex.patterns[kind].detail
             if ex.patterns[kind].gap_awaits:
                 row.details["awaits_between_check_and_act"] = ex.patterns[kind].gap_awaits
+        if not conformance:
+            row.notes["conformance"] = "not asked for"
+        elif entry is None:
+            row.conformance = "n/a"
+        elif broken:
+            row.conformance = "unsupported"
+            row.notes["conformance"] = f"unsupported: {broken}"
+        else:
+            assert factory is not None
+            verdict = check_conformance(factory, variant, kind, max_states=max_states)
+            row.conformance = verdict.verdict
+            if verdict.verdict != "unsupported":
+                row.details["conformance"] = verdict.to_json()
+            if verdict.first_difference:
+                row.notes["conformance"] = verdict.first_difference
         for hz in ORDER + tuple(h for h in hazards if h not in ORDER):
             if hz not in hazards:
                 row.hazards[hz] = "not checked"
@@ -118,11 +138,12 @@ def check_version(version: str | None, source: str | os.PathLike[str] | None = N
 
 
 def exit_status(rows: list[Row]) -> int:
-    """2 if anything is unsupported, else 1 if a hazard is reproduced, else 0."""
+    """2 if anything is unsupported, else 1 if a hazard is reproduced or conformance fails
+    (the real code then does what the spec does not say), else 0."""
     verdicts = [v for r in rows for v in r.hazards.values()]
-    if "unsupported" in verdicts:
+    if "unsupported" in verdicts or any(r.conformance == "unsupported" for r in rows):
         return 2
-    return 1 if "reproduced" in verdicts else 0
+    return 1 if "reproduced" in verdicts or any(r.conformance == "fails" for r in rows) else 0
 
 
 def timed_check(args: tuple[str, str | None, tuple[str, ...]]) -> tuple[str, list[dict[str, Any]] | str, float]:

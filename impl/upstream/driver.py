@@ -249,7 +249,14 @@ class SchedulerSide:
         return self.engine.monitor
 
     def send(self, message: tuple[Any, ...]) -> None:
+        """Queue ``message`` for the scheduler.  An abort-all right behind another one is not
+        queued again, as in the spec: the scheduler would find nothing new to abort (no
+        message can come between them), so it is a stutter step; this keeps the inbox finite
+        when an abort-mode pause's timer may fire at any point."""
         self.sent.append(message[0] if message[0] != "pause" else f"pause:{message[1]}")
+        inbox = self.engine.inbox
+        if message == ("abort",) and inbox and inbox[-1] == ("abort",):
+            return
         self.engine._send(message)
 
     def new_update(self, kind: str) -> Any:

@@ -156,6 +156,8 @@ def _verdicts(rows: list[Row]) -> dict[str, tuple[str, int]]:
             stuck = d.get("stuck_states", 0) if isinstance(d, dict) else 0
             if v not in ("not checked", "n/a"):
                 out[f"{kind} {hz}"] = (v, stuck)
+        if r.conformance not in ("not checked", "n/a"):
+            out[f"{kind} conformance"] = (r.conformance, 0)
     return out
 
 

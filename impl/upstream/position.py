@@ -1,10 +1,10 @@
 """Where a task is: read from its suspended coroutine stack, never announced by the code.
 
-:func:`stack` walks a suspended task's chain of awaits (coroutines, async generators,
-``async for`` steps) down to the future it waits on and returns one entry per frame:
-``(filename, function, line)``. :class:`Positions` maps the frames of compiled upstream
-code (filenames starting ``<sglang>/``) to the await points found by the AST pass
-(:class:`~impl.upstream.extract.AwaitPoint`), so a position reads e.g.
+:func:`stack` (the one stack reader, :mod:`impl.stacks`, shared with the reference
+engine's harness) walks a suspended task's chain of awaits down to the future it waits on
+and returns one entry per frame: ``(filename, function, line)``. :class:`Positions` maps
+the frames of compiled upstream code (filenames starting ``<sglang>/``) to the await points
+found by the AST pass (:class:`~impl.upstream.extract.AwaitPoint`), so a position reads e.g.
 ``update_weights_from_tensor:575 async with self.is_pause_cond``.
 
 >>> import asyncio
@@ -19,58 +19,13 @@ True
 
 from __future__ import annotations
 
-import gc
-import types
 from collections.abc import Iterable
-from typing import Any
+
+from impl.stacks import Frame, frames, stack
 
 from .extract import AwaitPoint
 
 __all__ = ["Positions", "frames", "stack"]
-
-Frame = tuple[str, str, int]
-
-
-def _next(obj: Any) -> Any:
-    if isinstance(obj, types.CoroutineType):
-        return obj.cr_await
-    if isinstance(obj, types.AsyncGeneratorType):
-        return obj.ag_await
-    if isinstance(obj, types.GeneratorType):
-        return obj.gi_yieldfrom
-    return None
-
-
-def _frame(obj: Any) -> Any:
-    for attr in ("cr_frame", "ag_frame", "gi_frame"):
-        f = getattr(obj, attr, None)
-        if f is not None:
-            return f
-    return None
-
-
-def stack(obj: Any, limit: int = 64) -> list[Frame]:
-    """The frames of a suspended coroutine chain, outermost first (see the module doc)."""
-    return [(f.f_code.co_filename, f.f_code.co_name, f.f_lineno) for f in frames(obj, limit)]
-
-
-def frames(obj: Any, limit: int = 64) -> list[types.FrameType]:
-    """The frame objects of a suspended coroutine chain, outermost first."""
-    out: list[types.FrameType] = []
-    for _ in range(limit):
-        if obj is None:
-            break
-        frame = _frame(obj)
-        if frame is None:
-            # an ``async for`` step (async_generator_asend): its generator is a referent
-            gens = [r for r in gc.get_referents(obj) if isinstance(r, types.AsyncGeneratorType)]
-            if not gens:
-                break
-            obj = gens[0]
-            continue
-        out.append(frame)
-        obj = _next(obj)
-    return out
 
 
 class Positions:

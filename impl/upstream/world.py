@@ -37,6 +37,7 @@ class Scenario:
     clients: tuple[tuple[str, tuple[Op, ...]], ...]
     max_tokens: int = 2
     cancel: tuple[str, ...] = ()   # clients the exploration may cancel once, while suspended
+    timers: str = "quiet"          # the controlled loop's reading of sleep timers (quiet, any)
 
     def describe(self) -> str:
         parts = []
@@ -44,6 +45,8 @@ class Scenario:
             parts.append(f"{name}: " + ", ".join(":".join(op) for op in ops))
         if self.cancel:
             parts.append("may cancel: " + ", ".join(self.cancel))
+        if self.timers != "quiet":
+            parts.append(f"timers={self.timers}")
         return "; ".join(parts)
 
     def uses(self, op: str) -> set[str]:
@@ -55,7 +58,7 @@ class World:
 
     def __init__(self, factory: DriverFactory, scenario: Scenario) -> None:
         self.scenario = scenario
-        self.loop = ControlledLoop()
+        self.loop = ControlledLoop(timers=scenario.timers)
         self.positions = Positions(factory.extraction.await_points, CODE_PREFIX)
         asyncio.events._set_running_loop(self.loop)
         try:
