@@ -55,7 +55,7 @@ import contextlib
 import dataclasses
 import itertools
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -69,8 +69,9 @@ from .weights import TinyLM, WeightUpdateError, from_bytes, load_file, perturbed
 
 __all__ = [
     "Communicator", "Engine", "Generation", "IpcBefore22290Engine", "Monitor", "PostFixEngine",
-    "PreFixEngine", "UpdateReply", "WeightUpdateError", "always_writer", "check_then_act",
-    "decide_under_lock", "perturbed", "ENGINES", "MODES",
+    "PreFixEngine", "ProposedEngine", "UpdateReply", "WeightUpdateError", "always_writer",
+    "check_then_act", "decide_and_lock_under_cl", "decide_under_lock", "perturbed", "ENGINES",
+    "MODES",
 ]
 
 MODES = ("abort", "in_place", "retract")
@@ -121,6 +122,7 @@ class Request:
     cancelled: bool = False
     doomed: bool = False      # marked by abort-all: leaves at the next forward pass
     owner: asyncio.Task[Any] | None = None
+    finished: asyncio.Event = dataclasses.field(default_factory=asyncio.Event)
 
 
 @dataclasses.dataclass(eq=False)
@@ -133,6 +135,7 @@ class Update:
     owner: asyncio.Task[Any] | None
     flush_cache: bool = False  # ask the scheduler to flush its cache after applying
     branch: str = ""   # "paused" or "writer": the branch the policy took to send it
+    abandoned: bool = False  # its caller was cancelled while the call was in flight
 
 
 @dataclasses.dataclass
@@ -146,7 +149,8 @@ class Monitor:
     failed_but_applied: list[int] = dataclasses.field(default_factory=list)
 
     def forward(self, req: Request, version: int, fingerprint: tuple[float, ...]) -> None:
-        if req.seen is not None and req.seen[1] != fingerprint and not req.mixed:
+        if (req.seen is not None and req.seen[1] != fingerprint and not req.mixed
+                and not req.cancelled):   # a cancelled request's outputs reach nobody
             req.mixed = True
             self.mixed.append(req.rid)
         req.seen = (version, fingerprint)
@@ -162,9 +166,12 @@ class Communicator:
     assertion fail (the spec's ``communicator_turn_free``).
     """
 
-    def __init__(self, engine: Engine, kind: str) -> None:
+    def __init__(self, engine: Engine, kind: str, safe: bool = False) -> None:
         self.engine = engine
         self.kind = kind
+        #: PROPOSED's communicator: the turn is handed over as ownership, and a cancelled
+        #: caller is cleaned up after (upstream: neither; C1)
+        self.safe = safe
         self.in_flight: Update | None = None          # whose call awaits its reply
         self.result_event: asyncio.Event | None = None
         self.result: UpdateReply | None = None
@@ -172,21 +179,48 @@ class Communicator:
 
     async def call(self, update: Update, branch: str) -> UpdateReply:
         ready = asyncio.Event()
-        if self.result_event is not None or self.queue:
-            self.queue.append((ready, update))
-            await ready.wait()                                         # queued: suspends
-            if self.result_event is not None:
+        if self.result_event is not None or self.queue or (self.safe and self.in_flight):
+            entry = (ready, update)
+            self.queue.append(entry)
+            try:
+                await ready.wait()                                     # queued: suspends
+            except BaseException:
+                if self.safe:       # leave the queue, or pass on a turn already handed
+                    if entry in self.queue:
+                        self.queue.remove(entry)
+                    elif self.in_flight is update:
+                        self.in_flight = None
+                        self._hand_on()
+                raise
+            if self.result_event is not None or self.in_flight not in (None, update):
                 raise AssertionError(f"communicator {self.kind!r}: handed the turn while "
                                      "another call is in flight")
         self.engine._send(("update", update))
         self.result_event, self.in_flight = asyncio.Event(), update
-        await self.result_event.wait()                                 # the reply: suspends
+        try:
+            await self.result_event.wait()                             # the reply: suspends
+        except BaseException:
+            if self.safe:
+                if self.result_event.is_set():   # the reply is in: free it, hand on
+                    self.result_event = self.result = self.in_flight = None
+                    self._hand_on()
+                else:                            # busy until its reply (handle_recv)
+                    update.abandoned = True
+            raise   # upstream: no clean-up, the kind stays "in flight" for good (C1)
         reply = self.result
         self.result_event = self.result = self.in_flight = None
-        if self.queue:
-            self.queue.popleft()[0].set()                              # hand the turn on
+        self._hand_on()
         assert reply is not None
         return reply
+
+    def _hand_on(self) -> None:
+        """``ready_queue.popleft().set()``: the first queued caller gets the turn (a
+        cancelled caller's event takes it and is lost, upstream).  Safe: as ownership."""
+        if self.queue:
+            ready, update = self.queue.popleft()
+            if self.safe:
+                self.in_flight = update
+            ready.set()
 
     def handle_recv(self, reply: UpdateReply) -> None:
         if self.result_event is None:
@@ -194,6 +228,9 @@ class Communicator:
                                             "call in flight")
         self.result = reply
         self.result_event.set()
+        if self.safe and self.in_flight is not None and self.in_flight.abandoned:
+            self.result_event = self.result = self.in_flight = None   # its caller is gone
+            self._hand_on()
 
 
 UpdatePolicyFn = Callable[["Engine", Update], Awaitable[UpdateReply]]
@@ -210,6 +247,14 @@ class Engine:
 
     variant: ClassVar[str] = ""
     update_policy: ClassVar[Mapping[str, UpdatePolicyFn]]
+    # PROPOSED's fixes, each one named definition, as in spec/protocol.py (False: upstream)
+    reader_under_gate: ClassVar[bool] = False          # A1
+    abort_drops_paused: ClassVar[bool] = False         # D2 (scheduler)
+    writer_cancel_notifies: ClassVar[bool] = False     # S1 (RWLock)
+    disk_communicator: ClassVar[bool] = False          # S3
+    safe_communicator: ClassVar[bool] = False          # C1, the communicator's assertion
+    abort_sets_p_when_drained: ClassVar[bool] = False  # a cancelled abort-mode pause
+    flush_checks_before_apply: ClassVar[bool] = False  # flush_cache (scheduler)
 
     def __init__(self, *, seed: int = 0, vocab: int = 32, dim: int = 8,
                  abort_poll_interval: float = 1.0, await_after_check: bool = False) -> None:
@@ -219,7 +264,7 @@ class Engine:
         # tokenizer manager
         self.is_pause = False                          # P
         self.is_pause_cond = asyncio.Condition(OwnedLock())  # CL and its waiters CW
-        self.rwlock = RWLock()                         # RL, nR, wA, wW
+        self.rwlock = RWLock(writer_cancel_notifies=self.writer_cancel_notifies)  # RL nR wA wW
         # scheduler
         self.inbox: deque[tuple[Any, ...]] = deque()   # Q
         self.inbox_ready = asyncio.Event()
@@ -231,14 +276,14 @@ class Engine:
         # reply path
         self.replies: deque[tuple[Any, ...]] = deque()  # RQ
         self.replies_ready = asyncio.Event()
-        self.communicators = {kind: Communicator(self, kind)
-                              for kind in type(self).update_policy if kind != "disk"}
+        self.communicators = {kind: Communicator(self, kind, self.safe_communicator)
+                              for kind in type(self).update_policy
+                              if kind != "disk" or self.disk_communicator}
         self.model_update_result: asyncio.Future[UpdateReply] | None = None  # disk's slot
         self.slot_owner: Update | None = None
         self.dead = False  # the reply handler failed: upstream's server process dies
         self.monitor = Monitor()
         self._ids = itertools.count()
-        self._background: set[asyncio.Task[Any]] = set()
 
     # ------------------------------------------------------------------ client API
     async def generate(self, prompt: int = 0, max_tokens: int = 2) -> Generation:
@@ -246,22 +291,23 @@ class Engine:
         validate.check_generate(self, prompt, max_tokens)
         async with self.is_pause_cond:                                 # may queue on CL
             await self.is_pause_cond.wait_for(lambda: not self.is_pause)  # may park on CW
-        await self.rwlock.acquire_reader()                             # may queue / park
+            if self.reader_under_gate:
+                await self.rwlock.acquire_reader()                     # CL still held (A1 fix)
+        if not self.reader_under_gate:
+            await self.rwlock.acquire_reader()                         # may queue / park
         req = Request(next(self._ids), max_tokens, prompt, self._loop().create_future(),
                       owner=asyncio.current_task())
-        try:
+        try:              # `async with reader_lock:` upstream: its exit releases the reader
             await asyncio.sleep(0)          # LoRA resolution, tokenization: the reader is held
             self._send(("generate", req))
-            await req.future                                           # outputs: suspends
+            # the outputs: wait on an event (as upstream's request state), not on the future,
+            # so a cancelled caller leaves the request itself untouched in the scheduler
+            await req.finished.wait()
         except BaseException:
-            req.cancelled = True
-            self._in_background(self.rwlock.release_reader())
+            req.cancelled = True            # its work runs on, its outputs reach nobody
             raise
-        try:
-            await self.rwlock.release_reader()                         # may queue on RL
-        except asyncio.CancelledError:  # cancelled while queued on RL: nR not yet decremented
-            self._in_background(self.rwlock.release_reader())
-            raise
+        finally:
+            await self.rwlock.release_reader()   # may queue on RL; cancelled there: leaks
         return req.future.result()
 
     async def pause_generation(self, mode: str = "abort") -> None:
@@ -270,7 +316,8 @@ class Engine:
         waits (polling, holding CL) until no request holds the RWLock."""
         validate.check_pause(self, mode, MODES)
         async with self.is_pause_cond:                                 # may queue on CL
-            self.is_pause = True
+            if mode != "abort" or not self.abort_sets_p_when_drained:
+                self.is_pause = True
             if mode != "abort":
                 self._send(("pause", mode))
                 return
@@ -279,6 +326,7 @@ class Engine:
                 async with self.rwlock.lock:                           # may queue on RL
                     locked = self.rwlock.locked()
                 if not locked:
+                    self.is_pause = True   # (already set, unless set only when drained)
                     return
                 await asyncio.sleep(self.abort_poll_interval)          # still holding CL (D2)
 
@@ -343,7 +391,7 @@ class Engine:
         disk sends at once and stores its future in the one shared slot
         (``model_update_result``); every other kind goes through its communicator."""
         update.branch = branch
-        if update.kind != "disk":
+        if update.kind in self.communicators:
             return await self.communicators[update.kind].call(update, branch)
         self._send(("update", update))
         future: asyncio.Future[UpdateReply] = self._loop().create_future()
@@ -353,19 +401,19 @@ class Engine:
     async def update_under_writer(self, update: Update) -> UpdateReply:
         """The writer side around the update: wait for readers to drain, then update."""
         await self.rwlock.acquire_writer()                             # may queue / park
+        return await self.under_writer(update)
+
+    async def under_writer(self, update: Update) -> UpdateReply:
+        """The update, with the writer side held; release it after the reply."""
         failure: AssertionError | None = None
         try:
             reply = await self.call(update, "writer")
         except AssertionError as exc:   # the communicator's assertion: leave the writer side
             failure = exc
-        except BaseException:
-            self._in_background(self.rwlock.release_writer())
+        except BaseException:           # `async with writer_lock:` upstream: its exit
+            await self.rwlock.release_writer()   # releases the writer (a cancel there leaks)
             raise
-        try:
-            await self.rwlock.release_writer()                         # may queue on RL
-        except asyncio.CancelledError:  # cancelled while queued on RL: wA still True
-            self._in_background(self.rwlock.release_writer())
-            raise
+        await self.rwlock.release_writer()                             # may queue on RL
         if failure is not None:
             raise failure
         return reply
@@ -468,6 +516,10 @@ class Engine:
             for req in self.waiting:
                 self._reply(("out", req, False))
             self.waiting = []
+            if self.paused and self.abort_drops_paused:   # no pass will come: end them now
+                for req in self.running:
+                    self._reply(("out", req, False))
+                self.running = []
             for req in self.running:
                 req.doomed = True
         elif kind == "update":
@@ -477,6 +529,12 @@ class Engine:
 
     def _apply(self, update: Update) -> None:
         """Apply an update between forward passes: all tensors or none."""
+        if self.flush_checks_before_apply and update.flush_cache and (self.running
+                                                                      or self.waiting):
+            self._reply(("ack", update, UpdateReply(
+                update.uid, False, self.version,
+                "flush_cache refused: the scheduler has requests (nothing was changed)")))
+            return
         try:
             self.model.apply_update(update.weights)
         except WeightUpdateError as exc:
@@ -501,7 +559,7 @@ class Engine:
         for req in self.running:
             if req.doomed:
                 self._reply(("out", req, False))
-        live = [req for req in self.running if not req.cancelled and not req.doomed]
+        live = [req for req in self.running if not req.doomed]
         fingerprint = self.model.fingerprint()
         next_tokens = self.model.next_tokens([req.last for req in live]) if live else []
         still = []
@@ -524,9 +582,10 @@ class Engine:
             req: Request = message[1]
             if not req.future.done():
                 req.future.set_result(Generation(req.rid, list(req.tokens), not message[2], req.mixed))
+            req.finished.set()
             return
         update: Update = message[1]
-        if update.kind != "disk":
+        if update.kind in self.communicators:
             self.communicators[update.kind].handle_recv(message[2])
             return
         # `self.model_update_result.set_result(...)`: the slot resolves whoever set it last,
@@ -542,12 +601,6 @@ class Engine:
     @staticmethod
     def _loop() -> asyncio.AbstractEventLoop:
         return asyncio.get_running_loop()
-
-    def _in_background(self, coro: Coroutine[Any, Any, Any]) -> None:
-        """Finish a release after a cancellation, so no lock is left held."""
-        task = asyncio.ensure_future(coro)
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
 
 
 def _as_dict(weights: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -581,6 +634,18 @@ async def decide_under_lock(engine: Engine, update: Update) -> UpdateReply:
     return await engine.update_under_writer(update)
 
 
+async def decide_and_lock_under_cl(engine: Engine, update: Update) -> UpdateReply:
+    """PROPOSED (closes R2): decide under CL and keep it on both branches until the update is
+    safe: to the reply when paused, until the writer side is held when not."""
+    async with engine.is_pause_cond:                                   # may queue on CL
+        if engine.is_pause:
+            await engine.after_check(True)
+            return await engine.call(update, "paused")
+        await engine.after_check(False)
+        await engine.rwlock.acquire_writer()       # CL still held: no pause can land now
+    return await engine.under_writer(update)
+
+
 async def always_writer(engine: Engine, update: Update) -> UpdateReply:
     """update_weights_from_ipc before #22290: no pause check, writer side every time (D1)."""
     return await engine.update_under_writer(update)
@@ -604,6 +669,22 @@ class PostFixEngine(Engine):
                      "ipc": decide_under_lock, "disk": check_then_act}
 
 
+class ProposedEngine(Engine):
+    """PROPOSED: a fix of every hazard still open upstream (spec/protocol.py ``Proposed``)."""
+
+    variant = "PROPOSED"
+    update_policy = {"tensor": decide_and_lock_under_cl, "distributed": decide_and_lock_under_cl,
+                     "ipc": decide_and_lock_under_cl, "disk": decide_and_lock_under_cl}
+    reader_under_gate = True
+    abort_drops_paused = True
+    writer_cancel_notifies = True
+    disk_communicator = True
+    safe_communicator = True
+    abort_sets_p_when_drained = True
+    flush_checks_before_apply = True
+
+
 ENGINES: dict[str, type[Engine]] = {
-    cls.variant: cls for cls in (PreFixEngine, PostFixEngine, IpcBefore22290Engine)
+    cls.variant: cls for cls in (PreFixEngine, PostFixEngine, IpcBefore22290Engine,
+                                 ProposedEngine)
 }

@@ -24,10 +24,11 @@ from typing import Any
 
 from model_check import check
 from model_check.cli import parse_defines
+from spec import labels as L
 from spec.protocol import VARIANTS, State
 
 from .engine import Engine
-from .harness import Harness
+from .harness import CANCEL_SUFFIX, Harness
 
 Edge = tuple[State, State, tuple[str, str]]
 
@@ -91,11 +92,13 @@ def explore(variant: str, engine_factory: Callable[[], Engine] | None = None,
             schedule = reached[state]
             h = pending if pending is not None else fresh(schedule)
             pending = None
-            names = h.enabled()
+            cancellable = getattr(h, "cancellable", list)   # (a harness without cancels)
+            names = h.enabled() + [n + CANCEL_SUFFIX for n in cancellable()]
             for k, name in enumerate(names):
                 if k:
                     h = fresh(schedule)
-                action = (name, h.label(name))
+                action = ((name[: -len(CANCEL_SUFFIX)], L.CANCEL) if name.endswith(CANCEL_SUFFIX)
+                          else (name, h.label(name)))
                 h.step(name)
                 runs += 1
                 steps += 1

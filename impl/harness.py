@@ -34,7 +34,7 @@ import torch
 from model_check.report import jsonable
 from spec import labels as L
 from spec.protocol import KINDS as SPEC_KINDS
-from spec.protocol import NOBODY, VARIANTS, ProtocolSpec, State
+from spec.protocol import CANCELLABLE, GHOST, NOBODY, VARIANTS, ProtocolSpec, State
 
 from .controlled import ControlError, ControlledLoop
 from .engine import ENGINES, Engine, Generation, Request, Update, UpdateReply
@@ -44,6 +44,8 @@ from .weights import WeightUpdateError, perturbed
 
 #: Every update entry point (the spec's ``kinds``): all but disk have a communicator.
 KINDS = SPEC_KINDS
+#: ``Harness.step(NAME + CANCEL_SUFFIX)`` cancels NAME's call (the spec's cancel action).
+CANCEL_SUFFIX = "!cancel"
 
 #: A lock re-acquired inside ``Condition.wait`` -> the first acquire's label, for a spec with
 #: no step of its own there (see :meth:`Harness.fold`).
@@ -110,6 +112,7 @@ class Harness:
                              f"differs from the spec's {self.spec.await_after_check}")
         self.loop = ControlledLoop()
         self.calls = [0] * len(self.spec.names)
+        self.cancels = 0   # cancels made so far (the spec's ``cancelled``)
         self.results: dict[str, list[Any]] = {name: [] for name in self.spec.names}
         self._initial = {k: t.clone() for k, t in self.engine.model.state_dict().items()}
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
@@ -149,6 +152,11 @@ class Harness:
                 result: Any = await self._call(pid, k, call)
             except WeightUpdateError as exc:  # the caller is told the update failed, and
                 result = exc                  # goes on with its program (flush_cache)
+            except asyncio.CancelledError as exc:  # the call was cancelled (cancel()): the
+                task = asyncio.current_task()      # client goes on with its next call, as
+                assert task is not None            # the spec's environment cancels a call,
+                task.uncancel()                    # not the client
+                result = exc
             self.results[self.spec.names[pid]].append(result)
             self.calls[pid] = k + 1
 
@@ -181,7 +189,28 @@ class Harness:
         return [n for n in self.spec.names if n in ready]
 
     def step(self, name: str) -> None:
-        """Run task ``name`` to its next suspension (NotRunnable if it cannot move)."""
+        """Run task ``name`` to its next suspension (NotRunnable if it cannot move);
+        ``NAME!cancel`` cancels task NAME's call and runs its CancelledError path
+        (:meth:`cancel`)."""
+        if name.endswith(CANCEL_SUFFIX):
+            self.cancel(name[: -len(CANCEL_SUFFIX)])
+            return
+        self.loop.step(name)
+
+    def cancellable(self) -> list[str]:
+        """The clients whose call in progress the spec lets the environment cancel now."""
+        if self.engine.dead or self.cancels >= self.spec.cancels:
+            return []
+        return [n for n in self.spec.names[: self.spec.sched] if self.label(n) in CANCELLABLE]
+
+    def cancel(self, name: str) -> None:
+        """``task.cancel()`` on client ``name``, then its step: the CancelledError path up to
+        the task's next suspension (the spec's ``(name, "cancel")`` action)."""
+        if name not in self.cancellable():
+            raise ControlError(f"{name} cannot be cancelled here (at {self.label(name)}, "
+                               f"{self.cancels} of {self.spec.cancels} cancels made)")
+        self.tasks[self.spec.names.index(name)].cancel()
+        self.cancels += 1
         self.loop.step(name)
 
     def close(self) -> None:
@@ -251,6 +280,17 @@ class Harness:
         lost wake-up must show as a deadlock, not be hidden)."""
         return tuple(self._by_future(f) for f in waiters or () if not f.done())
 
+    def _caller(self, update: Update | None) -> int:
+        """A communicator's entry: nobody, the caller, or GHOST once the caller's call was
+        cancelled (its entry stays: upstream's communicator never clears it)."""
+        if update is None:
+            return NOBODY
+        task = update.owner
+        if task is None or task.done() or not any(
+                f.f_locals.get("update") is update for f in frames(task.get_coro())):
+            return GHOST    # the caller has left that call
+        return self._pid[task]
+
     def _req(self, req: Request) -> tuple[int, int, int]:
         return (self._pid[req.owner], len(req.tokens), -1 if req.seen is None else req.seen[0])
 
@@ -281,8 +321,8 @@ class Harness:
             rl=self._holder(rl), rlq=self._queued(rl._waiters),
             rcw=self._queued(e.rwlock.cond._waiters),
             nR=e.rwlock.readers, wA=e.rwlock.writer_active, wW=e.rwlock.writers_waiting,
-            ci=tuple(NOBODY if c.in_flight is None else pid[c.in_flight.owner] for c in comms),
-            cq=tuple(tuple(pid[u.owner] for _, u in c.queue) for c in comms),
+            ci=tuple(self._caller(c.in_flight) for c in comms),
+            cq=tuple(tuple(self._caller(u) for _, u in c.queue) for c in comms),
             pc=tuple(self.label(n) for n in self.spec.names),
             call=tuple(self.calls),
             Q=tuple(self._message(m) for m in e.inbox),
@@ -298,7 +338,7 @@ class Harness:
             dead=e.dead,
             mixed=bool(e.monitor.mixed),
             lied=bool(e.monitor.failed_but_applied),
-            cancelled=0,   # the conformance machine has no cancel rule yet
+            cancelled=self.cancels,
         )
 
     def fields(self) -> dict[str, Any]:

@@ -8,9 +8,11 @@ acquire itself and ``cond.wait()``, after which the check is made again.
 Writer preference: a reader waits while a writer is active OR waiting, so a waiting writer
 goes before readers that arrive after it (spec/PROTOCOL.md section 1).
 
-Cancellation: a writer cancelled while waiting leaves the waiting set and notifies every
-waiter.  Upstream (S1, spec/PROTOCOL.md section 5) forgets the notify, so readers that were
-blocked only by that writer sleep until some unrelated release; this lock does not have S1.
+Cancellation: a writer cancelled while waiting leaves the waiting set, as upstream's
+``finally: wW -= 1``, and notifies nobody, so readers that were blocked only by it sleep until
+some unrelated release (S1, spec/PROTOCOL.md section 5) -- on CPython before 3.13; from 3.13
+``Condition.wait`` itself notifies one other waiter when it is cancelled.  With
+``writer_cancel_notifies`` (PROPOSED's S1 fix) it notifies every waiter.
 
 >>> import asyncio
 >>> async def demo():
@@ -39,7 +41,10 @@ class RWLockError(RuntimeError):
 class RWLock:
     """Writer-preferring RWLock; see the module docstring for the atomicity argument."""
 
-    def __init__(self) -> None:
+    def __init__(self, writer_cancel_notifies: bool = False) -> None:
+        #: S1's fix: a writer that leaves the wait without the lock (cancelled) notifies all
+        #: (upstream: it only leaves the count, and readers blocked by it sleep on)
+        self.writer_cancel_notifies = writer_cancel_notifies
         self.lock = OwnedLock()                    # RL
         self.cond = asyncio.Condition(self.lock)   # RL's condition
         self.readers = 0                           # nR
@@ -76,8 +81,9 @@ class RWLock:
                 while self.writer_active or self.readers > 0:
                     await self.cond.wait()  # may suspend: parked; then queued on RL again
             except BaseException:
-                self.waiting_writers.discard(me)
-                self.cond.notify_all()      # no S1: wake readers blocked only by us
+                self.waiting_writers.discard(me)    # upstream's `finally: wW -= 1`
+                if self.writer_cancel_notifies:
+                    self.cond.notify_all()          # the S1 fix: wake readers blocked by us
                 raise
             self.waiting_writers.discard(me)
             self.writer_active = True

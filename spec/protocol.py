@@ -1309,7 +1309,7 @@ _RELEASES_READER = frozenset({L.GEN_TOKENIZE, L.GEN_RUN, L.GEN_FINISHED})
 _RELEASES_WRITER = frozenset({L.UPD_QUEUED_WRITER, L.UPD_TURN_WRITER, L.UPD_REPLY_WRITER,
                               L.UPD_REPLIED_WRITER})
 #: every label where a client call in progress may be cancelled (not before it starts)
-_CANCELLABLE = frozenset(
+CANCELLABLE = _CANCELLABLE = frozenset(
     set(_FIRST_ACQUIRE) | set(_FIRST_HANDED) | set(_IN_WAIT) | set(_REACQUIRING)
     | set(_REACQUIRED) | _COMMUNICATING | _RELEASES_READER
     | {L.UPD_DECIDED_PAUSED, L.UPD_DECIDED_UNPAUSED, L.PAUSE_SLEEP})
