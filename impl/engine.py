@@ -480,8 +480,6 @@ class Engine:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
-            while self._background:
-                await asyncio.gather(*self._background, return_exceptions=True)
 
     def has_batch(self) -> bool:
         """The scheduler has a batch to run: requests running or waiting, and not paused."""

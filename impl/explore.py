@@ -97,13 +97,15 @@ def explore(variant: str, engine_factory: Callable[[], Engine] | None = None,
             for k, name in enumerate(names):
                 if k:
                     h = fresh(schedule)
-                action = ((name[: -len(CANCEL_SUFFIX)], L.CANCEL) if name.endswith(CANCEL_SUFFIX)
-                          else (name, h.label(name)))
-                h.step(name)
+                try:
+                    action = ((name[: -len(CANCEL_SUFFIX)], L.CANCEL)
+                              if name.endswith(CANCEL_SUFFIX) else (name, h.label(name)))
+                    h.step(name)
+                    target = h.abstract()
+                finally:   # a run that cannot be read (no spec label) still closes its loop
+                    h.close()
                 runs += 1
                 steps += 1
-                target = h.abstract()
-                h.close()
                 edges.add((state, target, action))
                 if target not in reached:
                     if len(reached) >= max_states:

@@ -362,11 +362,16 @@ class Harness:
             if name not in self.spec.names:
                 raise ReplayDiverged(k, action, f"no process {name!r}; processes: {self.spec.names}")
             have = self.label(name)
-            if have != label:
+            if label == L.CANCEL:
+                if name not in self.cancellable():
+                    raise ReplayDiverged(k, action, f"{name} cannot be cancelled at {have}")
+                self.cancel(name)
+            elif have != label:
                 raise ReplayDiverged(k, action, f"{name} is at {have} here, not {label}")
-            if name not in self.loop.runnable():
+            elif name not in self.loop.runnable():
                 raise ReplayDiverged(k, action, f"{name} cannot run: {self._why(name)}")
-            self.step(name)
+            else:
+                self.step(name)
             want = entry["state"].get(f"pc.{name}")
             got = self.label(name)
             if want is not None and want.split(" (call")[0] != got:
@@ -387,8 +392,9 @@ class Harness:
 
     def _why(self, name: str) -> str:
         text = self.loop.blocked_on(name)
-        if text.startswith("future "):
-            text = "waits for its reply from the scheduler"
+        if text.startswith("future ") or (text.startswith("asyncio.Event at ")
+                                          and self.label(name) in (L.GEN_RUN, L.GEN_FINISHED)):
+            text = "waits for its reply from the scheduler"   # (a request waits on an event)
         elif text not in ("runnable", "finished"):
             text = f"waits on {text}"
         state = self.abstract()

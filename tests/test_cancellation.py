@@ -1,18 +1,21 @@
-"""Cancelling generate and update tasks at any await point never leaves a lock held.
+"""Cancelling generate and update tasks away from upstream's known hazards leaves no lock held.
 
 The stress runs play seeded random schedules on :class:`~impl.controlled.ControlledLoop`:
 clients (generate, update, pause in every mode, continue) are spawned at random, random
 runnable tasks are stepped, and started generate / update tasks are cancelled wherever they
-happen to be suspended.  The engine itself never holds RL across an await, so on its own no
-task ever queues on RL; an outside *holder* task that sometimes keeps RL for a few steps
-makes every "queued on RL" point (reader / writer acquire, the re-acquire after a notify, the
-abort probe, and the release of either side) a place where a cancellation can land too.  Then every pause is let finish, one final continue is sent, and the
-engine must come to rest with every surviving request complete (or aborted by an abort-mode
-pause), every surviving update applied, and ``engine.locks_free()``: no reader, no writer, no
-waiting writer, RL and CL free.  Same seed, same schedule: a failure names its seed.
+happen to be suspended, except where upstream's own code leaves something behind (S1 and C1
+in every upstream variant; a release queued on RL in every variant: see ``excluded``).
+The engine itself never holds RL across an await, so on its own no task ever queues on RL;
+an outside *holder* task that sometimes keeps RL for a few steps makes the "queued on RL"
+points (reader / writer acquire, the re-acquire after a notify, the abort probe) places
+where a cancellation can land too.  Then every pause is let finish, one final continue is
+sent, and the engine must come to rest with every surviving request complete (or aborted by
+an abort-mode pause), every surviving update applied, and ``engine.locks_free()``: no
+reader, no writer, no waiting writer, RL and CL free.  Same seed, same schedule: a failure
+names its seed.
 
-Two targeted tests pin the cancellation points the random runs found leaking before the fix
-(a cancelled task queued on RL to *release* its reader / writer side).
+Two targeted tests pin what a cancel does at the release points: it leaks the side, as
+upstream's ``async with self._lock`` in ``release_reader`` / ``release_writer`` does.
 """
 
 from __future__ import annotations
@@ -42,6 +45,25 @@ UPDATE_KIND = {variant: next(iter(cls.update_policy)) for variant, cls in ENGINE
 AT_COMMUNICATOR = {L.UPD_QUEUED_PAUSED, L.UPD_QUEUED_WRITER, L.UPD_TURN_PAUSED,
                    L.UPD_TURN_WRITER, L.UPD_REPLY_PAUSED, L.UPD_REPLY_WRITER,
                    L.UPD_REPLIED_PAUSED, L.UPD_REPLIED_WRITER}
+#: Where upstream's code itself leaves a side held or a reader asleep after a cancel, so an
+#: upstream engine may not come to rest: S1 (a writer cancelled while counted in wW, before
+#: CPython 3.13), and a release of either side queued on RL (unreachable upstream, where
+#: nothing holds RL across an await; the holder task here makes it reachable).  The spec and
+#: graph equality with cancellation cover those (tests/test_conformance.py); PROPOSED fixes
+#: S1 and C1, so its runs cancel there too.  No engine fixes the release points.
+S1_POINTS = {L.UPD_WRITE_WAIT, L.UPD_WRITE_NOTIFIED, L.UPD_WRITE_REACQUIRE,
+             L.UPD_WRITE_RECHECK}
+RELEASE_POINTS = {L.GEN_RELEASE_ACQUIRE, L.GEN_RELEASE_LOCKED, L.UPD_RELEASE_ACQUIRE,
+                  L.UPD_RELEASE_LOCKED}
+
+
+def excluded(variant: str) -> set[str]:
+    """The labels where the stress runs of ``variant`` never cancel (see above)."""
+    if variant == "PROPOSED":
+        return RELEASE_POINTS
+    return RELEASE_POINTS | S1_POINTS | AT_COMMUNICATOR
+
+
 #: client kind of these runs -> the call it makes (for reading a task's position)
 CALL = {"gen": "generate", "upd": "update", "pause": "pause", "cont": "continue"}
 #: Labels grouped by the side a cancelled task holds or waits for, as the counts report them:
@@ -162,7 +184,7 @@ def stress(variant: str, seed: int, cancellations: int, tmp: Path) -> Stress:
                 going = [n for n in live("gen", "upd")   # started, not already cancelled
                          if started(clients[n][1].get_coro())
                          and not clients[n][1].cancelling()
-                         and not (n.startswith("upd") and where(n) in AT_COMMUNICATOR)]
+                         and where(n) not in excluded(variant)]
                 if going:
                     name = rng.choice(going)
                     label = where(name)
@@ -235,10 +257,10 @@ def test_random_cancellations_leave_no_lock_held(variant, tmp_path, capsys):
     assert total.cancellations >= 40 * 60
     # the random runs reach every point where a cancelled task holds, or waits for, a side
     cancelled = total.cancelled
-    assert cancelled[L.GEN_RUN] and cancelled[L.GEN_RELEASE_ACQUIRE]
+    assert cancelled[L.GEN_RUN]
     assert cancelled[L.GEN_READ_ACQUIRE] and cancelled[L.GEN_GATE_ACQUIRE]
-    assert cancelled[L.UPD_WRITE_ACQUIRE] and cancelled[L.UPD_RELEASE_ACQUIRE]
-    assert not set(cancelled) & AT_COMMUNICATOR
+    assert cancelled[L.UPD_WRITE_ACQUIRE]
+    assert not set(cancelled) & excluded(variant)
     if variant != "IPC_BEFORE_22290":  # the only variant whose ipc never checks P
         assert cancelled[L.UPD_CHECK_ACQUIRE]
 
@@ -270,7 +292,10 @@ def run_all(loop: ControlledLoop, but: str = "") -> None:
         loop.step(ready[0])
 
 
-def test_generate_cancelled_while_queued_to_release_its_reader_releases_it():
+def test_generate_cancelled_while_queued_to_release_its_reader_leaks_it_as_upstream():
+    """Upstream's ``release_reader`` takes RL in ``async with``: a cancel while queued there
+    leaves the reader counted for good.  Unreachable in SGLang (nothing holds RL across an
+    await); the holder task here makes it reachable, and the spec agrees (a leak)."""
     engine = ENGINES["POST_FIX"](seed=1)
     with ControlledLoop() as loop:
         boot(engine, loop)
@@ -291,10 +316,10 @@ def test_generate_cancelled_while_queued_to_release_its_reader_releases_it():
         assert gen.cancelled()
         release.set()
         run_all(loop)
-        assert engine.rwlock.readers == 0 and engine.locks_free()
+        assert engine.rwlock.readers == 1 and not engine.locks_free()
 
 
-def test_update_cancelled_while_queued_to_release_the_writer_releases_it():
+def test_update_cancelled_while_queued_to_release_the_writer_leaks_it_as_upstream():
     engine = ENGINES["POST_FIX"](seed=1)
     with ControlledLoop() as loop:
         boot(engine, loop)
@@ -314,4 +339,4 @@ def test_update_cancelled_while_queued_to_release_the_writer_releases_it():
         assert upd.cancelled()
         release.set()
         run_all(loop)
-        assert not engine.rwlock.writer_active and engine.locks_free()
+        assert engine.rwlock.writer_active and not engine.locks_free()

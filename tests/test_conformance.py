@@ -68,6 +68,127 @@ def test_engine_conforms_to_its_spec(case):
     run(machine(variant, properties=properties, **params))
 
 
+#: graph equality with cancellation on: the spec's cancel action is the harness's
+#: ``task.cancel()`` plus the task's step, and every CancelledError path lands where the spec
+#: says.  S1 and C1 (POST_FIX), a cancel anywhere in one request and one update (PRE_FIX,
+#: POST_FIX, PROPOSED), the rl-loop, and PROPOSED's fixes under cancellation.
+TWO_WRITERS = {"scenario": "concurrent", "pauses": 0, "continues": 0, "requests": 1,
+               "updates": 2, "cancels": 1}
+CANCEL_GRAPHS = [
+    ("POST_FIX", dict(TWO_WRITERS, kinds="tensor,distributed")),
+    ("POST_FIX", dict(TWO_WRITERS, kinds="tensor,tensor")),
+    ("PROPOSED", dict(TWO_WRITERS, kinds="tensor,tensor")),
+    ("PRE_FIX", {"scenario": "concurrent", "requests": 1, "updates": 1, "cancels": 1}),
+    ("POST_FIX", {"scenario": "concurrent", "requests": 1, "updates": 1, "cancels": 1}),
+    ("PROPOSED", {"scenario": "concurrent", "requests": 1, "updates": 1, "cancels": 1}),
+    ("POST_FIX", {"scenario": "rl-loop", "requests": 1, "cancels": 1}),
+    ("POST_FIX", {"scenario": "concurrent", "requests": 0, "updates": 1, "kinds": "disk",
+                  "cancels": 1}),
+    ("PROPOSED", {"scenario": "concurrent", "requests": 1, "updates": 0, "pauses": 2,
+                  "modes": "in_place,abort", "timer": "quiet", "cancels": 1}),
+    ("PROPOSED", {"scenario": "rl-loop", "requests": 1, "flush": 1, "cancels": 1}),
+]
+
+
+@pytest.mark.parametrize(("variant", "params"), CANCEL_GRAPHS,
+                         ids=[ident((v, p, None)) for v, p in CANCEL_GRAPHS])
+def test_engine_reaches_exactly_the_spec_state_graph_with_cancellation(variant, params):
+    found = explore(variant, **params)
+    comparison = compare(found, variant, **params)
+    assert comparison.equal, describe(comparison, VARIANTS[variant](**params))
+    assert any(action[1] == "cancel" for _, _, action in found.edges)
+
+
+# Planted mutants on the cancellation paths: each changes the engine's graph.
+class KeepsReaderWhenCancelled(PostFixEngine):
+    """Mutant: a cancelled request keeps its reader (no release on the way out)."""
+
+    async def generate(self, prompt=0, max_tokens=2):
+        async with self.is_pause_cond:
+            await self.is_pause_cond.wait_for(lambda: not self.is_pause)
+        await self.rwlock.acquire_reader()
+        req = Request(next(self._ids), max_tokens, prompt, self._loop().create_future(),
+                      owner=asyncio.current_task())
+        await asyncio.sleep(0)
+        self._send(("generate", req))
+        try:
+            await req.finished.wait()
+        except BaseException:
+            req.cancelled = True
+            raise                              # the reader is never released
+        await self.rwlock.release_reader()
+        return req.future.result()
+
+
+class CancelledWriterStaysCounted(PostFixEngine):
+    """Mutant: a writer cancelled while waiting stays counted in wW."""
+
+    def __init__(self, **kw):
+        super().__init__(**kw)
+        rw = self.rwlock
+
+        async def acquire_writer():
+            me = asyncio.current_task()
+            async with rw.lock:
+                rw.waiting_writers.add(me)
+                while rw.writer_active or rw.readers > 0:
+                    await rw.cond.wait()       # a cancel leaves `me` in the waiting set
+                rw.waiting_writers.discard(me)
+                rw.writer_active = True
+        rw.acquire_writer = acquire_writer
+
+
+class CommunicatorWithoutCleanup(ENGINES["PROPOSED"]):
+    """Mutant of PROPOSED: its communicator's clean-up after a cancelled caller skipped."""
+
+    def __init__(self, **kw):
+        super().__init__(**kw)
+        for comm in self.communicators.values():
+            comm.safe = False
+
+
+class WriterReleaseNotifyDelayed(PostFixEngine):
+    """Mutant: release_writer's notify_all comes one step late (RL is let go in between):
+    nothing deadlocks and nothing unsafe happens, the readers are only delayed."""
+
+    def __init__(self, **kw):
+        super().__init__(**kw)
+        rw = self.rwlock
+
+        async def release_writer():
+            async with rw.lock:
+                rw.writer_active = False
+            await asyncio.sleep(0)             # the notify, one step late
+            async with rw.lock:
+                rw.cond.notify_all()
+        rw.release_writer = release_writer
+
+
+CANCEL_MUTANTS = [
+    (KeepsReaderWhenCancelled, "POST_FIX", {"scenario": "concurrent", "requests": 1,
+                                            "updates": 1, "cancels": 1}),
+    (CancelledWriterStaysCounted, "POST_FIX", dict(TWO_WRITERS, kinds="tensor,distributed")),
+    (CommunicatorWithoutCleanup, "PROPOSED", dict(TWO_WRITERS, kinds="tensor,tensor")),
+    (WriterReleaseNotifyDelayed, "POST_FIX", {"scenario": "concurrent", "requests": 1,
+                                              "updates": 1, "pauses": 0, "continues": 0}),
+]
+
+
+@pytest.mark.parametrize(("mutant", "variant", "params"), CANCEL_MUTANTS,
+                         ids=[m.__name__ for m, _, _ in CANCEL_MUTANTS])
+def test_cancellation_and_liveness_mutants_are_caught(mutant, variant, params):
+    """Caught: the engine's graph differs from the spec's, or the engine stops at a code
+    point the spec has no label for (it cannot be placed: a conformance failure too)."""
+    from impl.controlled import ControlError
+    try:
+        found = explore(variant, engine_factory=mutant, **params)
+    except ControlError as exc:
+        assert "no spec label" in str(exc) or "where no" in str(exc), exc
+        return
+    comparison = compare(found, variant, **params)
+    assert not comparison.equal
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("variant", VARIANT_NAMES)
 @pytest.mark.parametrize("mode", ["in_place", "retract", "abort"])
@@ -280,6 +401,127 @@ def test_engine_reaches_exactly_the_spec_state_graph(variant, params, capsys):
         print(f"\n{variant} {params}: schedules={found.schedules} states={len(found.states)} "
               f"edges={len(found.edges)} sec={found.seconds:.1f}")
     assert comparison.equal, describe(comparison, VARIANTS[variant](**params))
+
+
+#: graph equality with cancellation on: the spec's cancel action is the harness's
+#: ``task.cancel()`` plus the task's step, and every CancelledError path lands where the spec
+#: says.  S1 and C1 (POST_FIX), a cancel anywhere in one request and one update (PRE_FIX,
+#: POST_FIX, PROPOSED), the rl-loop, and PROPOSED's fixes under cancellation.
+TWO_WRITERS = {"scenario": "concurrent", "pauses": 0, "continues": 0, "requests": 1,
+               "updates": 2, "cancels": 1}
+CANCEL_GRAPHS = [
+    ("POST_FIX", dict(TWO_WRITERS, kinds="tensor,distributed")),
+    ("POST_FIX", dict(TWO_WRITERS, kinds="tensor,tensor")),
+    ("PROPOSED", dict(TWO_WRITERS, kinds="tensor,tensor")),
+    ("PRE_FIX", {"scenario": "concurrent", "requests": 1, "updates": 1, "cancels": 1}),
+    ("POST_FIX", {"scenario": "concurrent", "requests": 1, "updates": 1, "cancels": 1}),
+    ("PROPOSED", {"scenario": "concurrent", "requests": 1, "updates": 1, "cancels": 1}),
+    ("POST_FIX", {"scenario": "rl-loop", "requests": 1, "cancels": 1}),
+    ("POST_FIX", {"scenario": "concurrent", "requests": 0, "updates": 1, "kinds": "disk",
+                  "cancels": 1}),
+    ("PROPOSED", {"scenario": "concurrent", "requests": 1, "updates": 0, "pauses": 2,
+                  "modes": "in_place,abort", "timer": "quiet", "cancels": 1}),
+    ("PROPOSED", {"scenario": "rl-loop", "requests": 1, "flush": 1, "cancels": 1}),
+]
+
+
+@pytest.mark.parametrize(("variant", "params"), CANCEL_GRAPHS,
+                         ids=[ident((v, p, None)) for v, p in CANCEL_GRAPHS])
+def test_engine_reaches_exactly_the_spec_state_graph_with_cancellation(variant, params):
+    found = explore(variant, **params)
+    comparison = compare(found, variant, **params)
+    assert comparison.equal, describe(comparison, VARIANTS[variant](**params))
+    assert any(action[1] == "cancel" for _, _, action in found.edges)
+
+
+# Planted mutants on the cancellation paths: each changes the engine's graph.
+class KeepsReaderWhenCancelled(PostFixEngine):
+    """Mutant: a cancelled request keeps its reader (no release on the way out)."""
+
+    async def generate(self, prompt=0, max_tokens=2):
+        async with self.is_pause_cond:
+            await self.is_pause_cond.wait_for(lambda: not self.is_pause)
+        await self.rwlock.acquire_reader()
+        req = Request(next(self._ids), max_tokens, prompt, self._loop().create_future(),
+                      owner=asyncio.current_task())
+        await asyncio.sleep(0)
+        self._send(("generate", req))
+        try:
+            await req.finished.wait()
+        except BaseException:
+            req.cancelled = True
+            raise                              # the reader is never released
+        await self.rwlock.release_reader()
+        return req.future.result()
+
+
+class CancelledWriterStaysCounted(PostFixEngine):
+    """Mutant: a writer cancelled while waiting stays counted in wW."""
+
+    def __init__(self, **kw):
+        super().__init__(**kw)
+        rw = self.rwlock
+
+        async def acquire_writer():
+            me = asyncio.current_task()
+            async with rw.lock:
+                rw.waiting_writers.add(me)
+                while rw.writer_active or rw.readers > 0:
+                    await rw.cond.wait()       # a cancel leaves `me` in the waiting set
+                rw.waiting_writers.discard(me)
+                rw.writer_active = True
+        rw.acquire_writer = acquire_writer
+
+
+class CommunicatorWithoutCleanup(ENGINES["PROPOSED"]):
+    """Mutant of PROPOSED: its communicator's clean-up after a cancelled caller skipped."""
+
+    def __init__(self, **kw):
+        super().__init__(**kw)
+        for comm in self.communicators.values():
+            comm.safe = False
+
+
+class WriterReleaseNotifyDelayed(PostFixEngine):
+    """Mutant: release_writer's notify_all comes one step late (RL is let go in between):
+    nothing deadlocks and nothing unsafe happens, the readers are only delayed."""
+
+    def __init__(self, **kw):
+        super().__init__(**kw)
+        rw = self.rwlock
+
+        async def release_writer():
+            async with rw.lock:
+                rw.writer_active = False
+            await asyncio.sleep(0)             # the notify, one step late
+            async with rw.lock:
+                rw.cond.notify_all()
+        rw.release_writer = release_writer
+
+
+CANCEL_MUTANTS = [
+    (KeepsReaderWhenCancelled, "POST_FIX", {"scenario": "concurrent", "requests": 1,
+                                            "updates": 1, "cancels": 1}),
+    (CancelledWriterStaysCounted, "POST_FIX", dict(TWO_WRITERS, kinds="tensor,distributed")),
+    (CommunicatorWithoutCleanup, "PROPOSED", dict(TWO_WRITERS, kinds="tensor,tensor")),
+    (WriterReleaseNotifyDelayed, "POST_FIX", {"scenario": "concurrent", "requests": 1,
+                                              "updates": 1, "pauses": 0, "continues": 0}),
+]
+
+
+@pytest.mark.parametrize(("mutant", "variant", "params"), CANCEL_MUTANTS,
+                         ids=[m.__name__ for m, _, _ in CANCEL_MUTANTS])
+def test_cancellation_and_liveness_mutants_are_caught(mutant, variant, params):
+    """Caught: the engine's graph differs from the spec's, or the engine stops at a code
+    point the spec has no label for (it cannot be placed: a conformance failure too)."""
+    from impl.controlled import ControlError
+    try:
+        found = explore(variant, engine_factory=mutant, **params)
+    except ControlError as exc:
+        assert "no spec label" in str(exc) or "where no" in str(exc), exc
+        return
+    comparison = compare(found, variant, **params)
+    assert not comparison.equal
 
 
 @pytest.mark.slow

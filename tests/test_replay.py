@@ -9,6 +9,7 @@ changed (flush_cache), the communicator's assertion.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 import sys
@@ -167,3 +168,49 @@ def test_replay_rejects_a_step_the_engine_cannot_take(r1):
         bad = [r1[0], {"action": ["sched", "sched.loop"], "state": r1[0]["state"]}]
         with pytest.raises(ReplayDiverged, match=r"step 1 \(sched sched.loop\): sched cannot run"):
             h.replay(bad)
+
+
+# ---------------------------------------------------------------------- cancellation
+TWO_WRITERS = {"scenario": "concurrent", "pauses": 0, "continues": 0, "requests": 1,
+               "updates": 2, "cancels": 1}
+
+
+def test_s1_leaves_a_reader_asleep_on_a_free_lock():
+    """S1 found from the spec (3.12 reading) and played on the engine (this interpreter's
+    asyncio, before 3.13): the request sleeps on the RWLock's condition, nobody holds it."""
+    params = dict(TWO_WRITERS, kinds="tensor,distributed")
+    trace = trace_of(POST_FIX(**params, python="3.12"), "deadlock")
+    with Harness("POST_FIX", **params) as h:
+        h.replay(trace)
+        report = h.deadlock()
+        assert report is not None and set(report) == {"gen0", "sched", "batch", "reply"}
+        assert report["gen0"].startswith("gen.read.wait: waits on asyncio.Condition 'rw_cond'")
+        rw = h.engine.rwlock
+        assert not rw.writer_active and rw.writers_waiting == 0 and not rw.lock.locked()
+
+
+def test_c1_leaves_an_update_stuck_behind_a_dead_communicator():
+    params = dict(TWO_WRITERS, kinds="tensor,tensor")
+    trace = trace_of(POST_FIX(**params), "deadlock")
+    with Harness("POST_FIX", **params) as h:
+        h.replay(trace)
+        assert h.deadlock() is not None
+        comm = h.engine.communicators["tensor"]
+        assert comm.in_flight is not None and comm.in_flight.owner.done()  # nobody clears it
+        assert h.label("upd1") == L.UPD_QUEUED_WRITER            # queued for good
+        assert isinstance(h.results["upd0"][0], asyncio.CancelledError)
+        assert h.engine.version == 1   # the cancelled update was applied all the same
+
+
+def test_a_cancelled_update_is_applied_all_the_same_on_the_engine():
+    params = {"scenario": "concurrent", "pauses": 0, "continues": 0, "requests": 0,
+              "updates": 1, "cancels": 1}
+    with Harness("POST_FIX", **params) as h:
+        h.step("upd0")                                 # sent under the writer side
+        assert h.label("upd0") == L.UPD_REPLY_WRITER
+        h.cancel("upd0")
+        assert h.loop.task("upd0").done() and not h.engine.rwlock.writer_active
+        while h.enabled():
+            h.step(h.enabled()[0])
+        assert h.engine.version == 1 and h.engine.monitor.applied   # applied nonetheless
+        assert isinstance(h.results["upd0"][0], asyncio.CancelledError)  # the caller's view

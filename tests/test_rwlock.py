@@ -7,30 +7,17 @@ name; "runnable" and "blocked" are read from the loop, never inferred from timin
 from __future__ import annotations
 
 import asyncio
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
 from impl.controlled import ControlledLoop, FirstChooser, RandomChooser
 from impl.locks import OwnedLock
 from impl.rwlock import RWLock, RWLockError
-
-
-class S1RWLock(RWLock):
-    """Upstream's writer (PROTOCOL.md S1): a writer cancelled while waiting leaves the
-    waiting set but notifies nobody.  Planted bug: the no-S1 test must fail on it."""
-
-    async def acquire_writer(self) -> None:
-        me = asyncio.current_task()
-        async with self.lock:
-            self.waiting_writers.add(me)
-            try:
-                while self.writer_active or self.readers > 0:
-                    await self.cond.wait()
-            except BaseException:
-                self.waiting_writers.discard(me)   # no notify: S1
-                raise
-            self.waiting_writers.discard(me)
-            self.writer_active = True
 
 
 async def reader(rw: RWLock, gate: asyncio.Event, log: list[str], name: str) -> None:
@@ -129,9 +116,10 @@ def test_release_without_holding_raises_a_clear_error():
         assert rw.readers == 0 and not rw.writer_active and not rw.lock.locked()
 
 
-@pytest.mark.parametrize("cls, woken", [(RWLock, True), (S1RWLock, False)])
-def test_cancelled_waiting_writer_wakes_readers_blocked_only_by_it(cls, woken):
-    rw, hold, log = cls(), asyncio.Event(), []
+@pytest.mark.parametrize("fixed, woken", [(True, True), (False, sys.version_info >= (3, 13))])
+def test_cancelled_waiting_writer_wakes_readers_blocked_only_by_it(fixed, woken):
+    """PROPOSED's lock wakes them; upstream's (S1) leaves them asleep before CPython 3.13."""
+    rw, hold, log = RWLock(writer_cancel_notifies=fixed), asyncio.Event(), []
     with ControlledLoop() as loop:
         loop.spawn(reader(rw, hold, log, "r1"), "r1")
         loop.step("r1")
@@ -201,3 +189,35 @@ def test_owned_lock_hands_off_fifo_and_a_newcomer_cannot_barge():
             gate.set()
         assert loop.run(FirstChooser()).stopped == "idle"
         assert log == ["a", "b", "c"] and not lock.locked()
+
+
+def _interpreters() -> dict[str, str]:
+    """CPython 3.12 and 3.13 found on this machine (PATH, then pyenv's versions)."""
+    found = {}
+    for version in ("3.12", "3.13"):
+        candidates = [str(p) for p in sorted(Path.home().glob(
+            f".pyenv/versions/{version}.*/bin/python{version}"))]
+        candidates += [p for p in [shutil.which(f"python{version}")] if p]
+        for path in candidates:   # (a pyenv shim on PATH may not run: try each)
+            ok = subprocess.run([path, "-c", "import sys; print(sys.version_info[:2])"],
+                                capture_output=True, text=True, timeout=30)
+            if ok.returncode == 0:
+                found[version] = path
+                break
+    return found
+
+
+@pytest.mark.parametrize("version, expected", [("3.12", "asleep"), ("3.13", "woken")])
+def test_s1_on_each_interpreter_installed(version, expected):
+    """The same S1 schedule on the engine's RWLock, run by CPython 3.12 and 3.13 where they
+    are installed (the lock and the controlled loop need only the standard library)."""
+    python = _interpreters().get(version)
+    if python is None:
+        pytest.skip(f"no CPython {version} on this machine (PATH or ~/.pyenv/versions)")
+    root = Path(__file__).resolve().parents[1]
+    for fixed, want in ((False, expected), (True, "woken")):
+        out = subprocess.run([python, "-m", "impl.rwlock_s1"] + (["--fixed"] if fixed else []),
+                             cwd=root, capture_output=True, text=True, timeout=60,
+                             env={**os.environ, "PYTHONPATH": str(root)})
+        assert out.returncode == 0, out.stderr
+        assert out.stdout.strip() == f"python {version}: {want}"
