@@ -106,8 +106,8 @@ def machine(variant: str, *, spec_variant: str | None = None,
             """Nothing can move in the engine; ``same_tasks_can_move`` checks the spec agrees
             (a state the spec does not call done is then a deadlock of both)."""
 
-        def _step(self, name: str) -> None:
-            action = (name, self.h.label(name))
+        def _step(self, name: str, cancel: bool = False) -> None:
+            action = (name, L.CANCEL if cancel else self.h.label(name))
             before = self.state
             allowed = self.spec.actions(before)
             if action not in allowed:
@@ -115,7 +115,10 @@ def machine(variant: str, *, spec_variant: str | None = None,
                     f"after {self.steps}: the engine can take {action}, the spec cannot; "
                     f"the spec allows {allowed}")
             self.steps.append(action)
-            self.h.step(name)
+            if cancel:
+                self.h.cancel(name)
+            else:
+                self.h.step(name)
             self.state = self.spec.next_state(before, action)
             stats.edges.add((before, action))
             self._compare(f"step {len(self.steps)} {action[0]} {action[1]} diverged")
@@ -130,11 +133,18 @@ def machine(variant: str, *, spec_variant: str | None = None,
         @invariant()
         def same_tasks_can_move(self) -> None:
             engine = set(self.h.enabled())
-            spec = {name for name, _ in self.spec.actions(self.state)}
+            actions = self.spec.actions(self.state)
+            spec = {name for name, label in actions if label != L.CANCEL}
             if engine != spec:
                 self._fail(
                     f"after {self.steps}: the engine can run {sorted(engine)}, the spec can "
                     f"move {sorted(spec)}")
+            engine = set(self.h.cancellable())
+            spec = {name for name, label in actions if label == L.CANCEL}
+            if engine != spec:
+                self._fail(
+                    f"after {self.steps}: the engine's calls that can be cancelled are "
+                    f"{sorted(engine)}, the spec's {sorted(spec)}")
 
         @invariant()
         def properties_hold(self) -> None:
@@ -158,6 +168,9 @@ def machine(variant: str, *, spec_variant: str | None = None,
     spec = VARIANTS[spec_name](**params)
     for name in spec.names:
         setattr(Conformance, f"run_{name}", _process_rule(name))
+    if spec.cancels:
+        for name in spec.names[: spec.sched]:
+            setattr(Conformance, f"cancel_{name}", _cancel_rule(name))
     engine_name = engine_factory.__name__ if engine_factory else variant
     Conformance.__name__ = Conformance.__qualname__ = f"Conformance_{engine_name}_vs_{spec_name}"
     Conformance.stats = stats  # type: ignore[attr-defined]
@@ -179,6 +192,17 @@ def _process_rule(name: str) -> Any:
 
     run.__name__ = f"run_{name}"
     return precondition(lambda self: name in self.h.enabled())(rule()(run))
+
+
+def _cancel_rule(name: str) -> Any:
+    """The environment's rule "cancel client ``name``'s call in progress" (``task.cancel()``
+    and the task's CancelledError path), enabled while the spec allows a cancel there."""
+
+    def cancel(self: Any) -> None:
+        self._step(name, cancel=True)
+
+    cancel.__name__ = f"cancel_{name}"
+    return precondition(lambda self: name in self.h.cancellable())(rule()(cancel))
 
 
 def edge_coverage(variant: str, **params: Any) -> tuple[int, int, int]:

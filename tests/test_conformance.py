@@ -50,6 +50,10 @@ GREEN = [
                   "modes": "in_place,abort", "timer": "quiet"}, None),             # D2 spins
     ("PRE_FIX", {**ONE_KIND, "updates": 1, "await_after_check": 1}, ()),
     ("PRE_FIX", {"scenario": "concurrent", "requests": 1, "pauses": 2, "continues": 2}, ()),
+    # with the cancel rule: the environment cancels a call at one of its await points
+    ("POST_FIX", {**ONE_KIND, "cancels": 2}, ()),
+    ("PROPOSED", {**ONE_KIND, "cancels": 2}, None),
+    ("PROPOSED", {"scenario": "rl-loop", "requests": 2, "cancels": 1}, None),
 ]
 
 
