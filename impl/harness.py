@@ -113,6 +113,7 @@ class Harness:
         self.loop = ControlledLoop()
         self.calls = [0] * len(self.spec.names)
         self.cancels = 0   # cancels made so far (the spec's ``cancelled``)
+        self._cancelled_calls: set[int] = set()   # clients whose call cancel() cancelled
         self.results: dict[str, list[Any]] = {name: [] for name in self.spec.names}
         self._initial = {k: t.clone() for k, t in self.engine.model.state_dict().items()}
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
@@ -152,10 +153,13 @@ class Harness:
                 result: Any = await self._call(pid, k, call)
             except WeightUpdateError as exc:  # the caller is told the update failed, and
                 result = exc                  # goes on with its program (flush_cache)
-            except asyncio.CancelledError as exc:  # the call was cancelled (cancel()): the
-                task = asyncio.current_task()      # client goes on with its next call, as
-                assert task is not None            # the spec's environment cancels a call,
-                task.uncancel()                    # not the client
+            except asyncio.CancelledError as exc:
+                if pid not in self._cancelled_calls:
+                    raise                          # the loop is closing: the client ends
+                self._cancelled_calls.discard(pid)  # cancel() cancelled this call: the
+                task = asyncio.current_task()      # client goes on with its next one, as the
+                assert task is not None            # spec's environment cancels a call, not
+                task.uncancel()                    # the client
                 result = exc
             self.results[self.spec.names[pid]].append(result)
             self.calls[pid] = k + 1
@@ -209,7 +213,9 @@ class Harness:
         if name not in self.cancellable():
             raise ControlError(f"{name} cannot be cancelled here (at {self.label(name)}, "
                                f"{self.cancels} of {self.spec.cancels} cancels made)")
-        self.tasks[self.spec.names.index(name)].cancel()
+        pid = self.spec.names.index(name)
+        self._cancelled_calls.add(pid)
+        self.tasks[pid].cancel()
         self.cancels += 1
         self.loop.step(name)
 
