@@ -214,3 +214,22 @@ def test_a_cancelled_update_is_applied_all_the_same_on_the_engine():
             h.step(h.enabled()[0])
         assert h.engine.version == 1 and h.engine.monitor.applied   # applied nonetheless
         assert isinstance(h.results["upd0"][0], asyncio.CancelledError)  # the caller's view
+
+
+def test_d2_abort_pause_never_returns_within_bounded_virtual_time():
+    """D2's lasso from the checker, played on the engine: the stem, then the cycle fifty
+    times; the abort-mode pause is still polling (holding CL) after fifty virtual seconds."""
+    from model_check.report import to_json
+
+    params = {"scenario": "concurrent", "requests": 1, "updates": 0, "pauses": 2,
+              "modes": "in_place,abort", "timer": "quiet"}
+    data = to_json(check(POST_FIX(**params), liveness=True, all_discoveries=True))
+    lasso = next(d["lasso"] for d in data["discoveries"] if d["property"] == "pause_returns")
+    with Harness("POST_FIX", **params) as h:
+        h.replay(lasso["stem"])
+        start = h.loop.time()
+        for _ in range(50):
+            h.replay([lasso["stem"][-1]] + lasso["cycle"])   # the same states, again
+        assert not h.loop.task("pauser").done() and h.engine.is_pause_cond.locked()
+        assert h.loop.time() - start >= 50 * h.engine.abort_poll_interval
+        assert h.label("continuer") == L.CONT_ACQUIRE               # blocked on CL for good
