@@ -264,6 +264,7 @@ class SpecWorld:
             slot=slot, slot_done=slot_done,
             dead=w.exception("reply") is not None,
             mixed=bool(e.monitor.mixed), lied=bool(e.monitor.failed_but_applied),
+            cancelled=0,   # (this adapter makes no cancels of its own in conformance runs)
         )
 
 
