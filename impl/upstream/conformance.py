@@ -343,26 +343,41 @@ def conformance(factory: DriverFactory, variant: str, kind: str,
         params = {k: (v.format(kind=kind) if isinstance(v, str) else v)
                   for k, v in template.items()}
         spec = VARIANTS[variant](**params)
-        opened: list[SpecWorld] = []
+        live: dict[int, SpecWorld] = {}
+        needs: list[str] = []   # code outside the stub surface makes the run unsupported,
+                                # even if the real code swallowed the error
 
         def make(spec: ProtocolSpec = spec) -> SpecWorld:
-            opened.append(SpecWorld(factory, spec))
-            return opened[-1]
+            w = SpecWorld(factory, spec)
+            live[id(w)] = w
+            close = w.close
 
+            def close_and_note() -> None:
+                needs.extend(n for n in w.world.unsupported() if n not in needs)
+                live.pop(id(w), None)
+                close()
+
+            w.close = close_and_note  # type: ignore[method-assign]
+            return w
+
+        error: BaseException | None = None
         try:
             found = explore(variant, max_states=max_states, make=make, **params)
-        except Unsupported as exc:
+        except (Unsupported, PositionError, RuntimeError, KeyError) as exc:
+            error = exc
+        finally:
+            for w in list(live.values()):
+                w.close()
+        if needs or isinstance(error, Unsupported):
             out.verdict = "unsupported"
-            out.first_difference = f"unsupported: {exc}"
+            out.first_difference = "unsupported: " + (
+                "needs " + ", ".join(needs) if needs else str(error))
             return out
-        except (PositionError, RuntimeError, KeyError) as exc:
+        if error is not None:
             out.verdict = "fails"
             out.first_difference = (f"{params}: the real code reaches a state the spec "
-                                    f"cannot name ({type(exc).__name__}: {exc})")
+                                    f"cannot name ({type(error).__name__}: {error})")
             return out
-        finally:
-            for w in opened:
-                w.close()
         c = compare(found, variant, **params)
         out.scenarios.append({"params": params, "states": len(found.states),
                               "edges": len(found.edges), "schedules": found.schedules,
