@@ -1,4 +1,4 @@
-"""Hypothesis profiles (registered in :mod:`impl.conformance`): ``ci`` by default, derandomized
+"""Hypothesis profiles (registered in :mod:`impl.machinery.conformance`): ``ci`` by default, derandomized
 and bounded; ``long`` for the ``slow`` tests, or for everything with HYPOTHESIS_PROFILE=long."""
 
 from __future__ import annotations
@@ -7,6 +7,6 @@ import os
 
 from hypothesis import settings
 
-import impl.conformance  # noqa: F401  (registers the profiles)
+import impl.machinery.conformance  # noqa: F401  (registers the profiles)
 
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))

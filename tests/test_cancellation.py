@@ -1,6 +1,6 @@
 """Cancelling generate and update tasks away from upstream's known hazards leaves no lock held.
 
-The stress runs play seeded random schedules on :class:`~impl.controlled.ControlledLoop`:
+The stress runs play seeded random schedules on :class:`~impl.machinery.controlled.ControlledLoop`:
 clients (generate, update, pause in every mode, continue) are spawned at random, random
 runnable tasks are stepped, and started generate / update tasks are cancelled wherever they
 happen to be suspended, except where upstream's own code leaves something behind (S1 and C1
@@ -30,10 +30,10 @@ from typing import Any
 import pytest
 import torch
 
-from impl.controlled import ControlledLoop
+from impl.machinery.controlled import ControlledLoop
 from impl.engine import ENGINES, MODES, Engine, Generation, UpdateReply, perturbed
-from impl.engine_position import engine_label
-from impl.stacks import started
+from impl.machinery.positions import engine_label
+from impl.machinery.stacks import started
 from spec import labels as L
 
 #: The update entry point each variant exercises (its first kind, the one it exists to model).

@@ -1,9 +1,9 @@
 """Two-way conformance between the spec and the engine, and its teeth.
 
 * Stateful Hypothesis machines drive the spec and the engine through the same transitions
-  and compare them after every step (``impl/conformance.py``), for every variant.
+  and compare them after every step (``impl/machinery/conformance.py``), for every variant.
 * The exhaustive exploration of the engine on the controlled loop reaches exactly the
-  checker's state graph: same nodes, same labelled edges (``impl/explore.py``).
+  checker's state graph: same nodes, same labelled edges (``impl/machinery/explore.py``).
 * Teeth: the machine finds R1 on the pre-fix engine by itself; it rejects the pre-fix engine
   against the post-fix spec; it catches planted lock-edit mutants.
 """
@@ -16,11 +16,11 @@ import pytest
 from hypothesis import settings
 from hypothesis.stateful import run_state_machine_as_test
 
-from impl.conformance import ConformanceError, machine
+from impl.machinery.conformance import ConformanceError, machine
 from impl.engine import (ENGINES, Communicator, PostFixEngine, PreFixEngine, Request, always_writer,
                          check_then_act, perturbed)
-from impl.explore import compare, describe, explore
-from impl.rwlock import RWLock
+from impl.machinery.explore import compare, describe, explore
+from impl.engine.rwlock import RWLock
 from spec.protocol import VARIANTS
 
 #: the variants with a reference engine (PROPOSED has none yet)
@@ -183,7 +183,7 @@ CANCEL_MUTANTS = [
 def test_cancellation_and_liveness_mutants_are_caught(mutant, variant, params):
     """Caught: the engine's graph differs from the spec's, or the engine stops at a code
     point the spec has no label for (it cannot be placed: a conformance failure too)."""
-    from impl.controlled import ControlError
+    from impl.machinery.controlled import ControlError
     try:
         found = explore(variant, engine_factory=mutant, **params)
     except ControlError as exc:
@@ -518,7 +518,7 @@ CANCEL_MUTANTS = [
 def test_cancellation_and_liveness_mutants_are_caught(mutant, variant, params):
     """Caught: the engine's graph differs from the spec's, or the engine stops at a code
     point the spec has no label for (it cannot be placed: a conformance failure too)."""
-    from impl.controlled import ControlError
+    from impl.machinery.controlled import ControlError
     try:
         found = explore(variant, engine_factory=mutant, **params)
     except ControlError as exc:
@@ -550,7 +550,7 @@ def test_graph_comparison_reports_a_planted_difference():
 
 
 def test_default_machine_run_covers_part_of_the_spec_graph(capsys):
-    from impl.conformance import edge_coverage
+    from impl.machinery.conformance import edge_coverage
 
     covered, total, examples = edge_coverage("POST_FIX", scenario="concurrent", requests=1)
     with capsys.disabled():

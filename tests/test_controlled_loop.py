@@ -1,4 +1,4 @@
-"""Tests of impl.controlled: a driver-stepped asyncio loop over unmodified asyncio code."""
+"""Tests of impl.machinery.controlled: a driver-stepped asyncio loop over unmodified asyncio code."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import warnings
 
 import pytest
 
-from impl.controlled import (
+from impl.machinery.controlled import (
     ControlError,
     ControlledLoop,
     FirstChooser,

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import torch
 
-from impl.controlled import ControlledLoop
+from impl.machinery.controlled import ControlledLoop
 from impl.engine import (
     ENGINES,
     MODES,
@@ -26,9 +26,9 @@ from impl.engine import (
     WeightUpdateError,
     perturbed,
 )
-from impl.engine_position import engine_label
-from impl.harness import send_update
-from impl.weights import TinyLM, to_bytes
+from impl.machinery.positions import engine_label
+from impl.engine.harness import send_update
+from impl.engine.weights import TinyLM, to_bytes
 from spec import labels as L
 
 NAMES = ["embed.weight", "hidden.weight", "hidden.bias", "out.weight", "out.bias"]
@@ -409,7 +409,7 @@ def test_post_fix_mixes_versions_when_an_abort_pause_lands_between_gate_and_read
     applied between two forward passes of that request.  The checker finds it on the spec
     (shortest: 14 steps; the pause's first probe falls into the window, so no timer is
     needed); the engine replays it step for step and mixes real weights."""
-    from impl.harness import Harness
+    from impl.engine.harness import Harness
     from model_check import check
     from model_check.report import to_json
     from spec import POST_FIX

@@ -1,7 +1,7 @@
 """Bad input to the engine: each is refused at once, naming what was wrong and what is valid,
 and changes nothing (no lock taken, no message sent, no id drawn, no weight written).
 
-"At once" is shown on a :class:`~impl.controlled.ControlledLoop`: the call fails in its
+"At once" is shown on a :class:`~impl.machinery.controlled.ControlledLoop`: the call fails in its
 first step, while another task holds CL (a call that tried to take CL, or to wait for the
 scheduler, would block there instead of failing).
 """
@@ -20,12 +20,12 @@ from typing import Any
 import pytest
 import torch
 
-from impl import validate
-from impl.controlled import ControlledLoop, RandomChooser
+from impl.engine import validate
+from impl.machinery.controlled import ControlledLoop, RandomChooser
 from impl.engine import ENGINES, MODES, Engine, PostFixEngine, WeightUpdateError
-from impl.load import MAX_SEED, main, run_load
-from impl.validate import EngineError, EngineInputError, EngineNotRunning
-from impl.weights import TinyLM, load_file, perturbed, to_bytes
+from impl.engine.load import MAX_SEED, main, run_load
+from impl.engine.validate import EngineError, EngineInputError, EngineNotRunning
+from impl.engine.weights import TinyLM, load_file, perturbed, to_bytes
 
 Call = Callable[[Engine], Coroutine[Any, Any, Any]]
 
@@ -504,7 +504,7 @@ def test_load_file_names_a_directory():
         load_file("/")
 
 
-# ---------------------------------------------------------------------- impl.load flags
+# ---------------------------------------------------------------------- impl.engine.load flags
 FLAG_CASES = [
     ("--stall-timeout", "0", "a finite number of seconds > 0"),
     ("--stall-timeout", "-1", "a finite number of seconds > 0"),
@@ -533,7 +533,7 @@ def test_load_cli_refuses_a_bad_number_with_exit_2_and_a_usage_line(flag, value,
         main(["--requests", "5", "--cycles", "1", flag, value])
     assert info.value.code == 2
     err = capsys.readouterr().err
-    assert err.startswith("usage: python -m impl.load ")
+    assert err.startswith("usage: python -m impl.engine.load ")
     shown = repr(value) if value in ("soon", "1e3", "2.5") else value
     assert f"error: argument {flag}: must be {valid}, got {shown}" in err
 

@@ -14,10 +14,10 @@ import inspect
 import pytest
 
 import impl.engine
-from impl.controlled import ControlledLoop
+from impl.machinery.controlled import ControlledLoop
 from impl.engine import PostFixEngine
-from impl.engine_position import PositionError, engine_label
-from impl.harness import FOLD, Harness
+from impl.machinery.positions import PositionError, engine_label
+from impl.engine.harness import FOLD, Harness
 from spec import labels as L
 
 

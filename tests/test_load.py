@@ -1,11 +1,11 @@
-"""The load benchmark (impl.load): no request lost, no mixed version, every lock free."""
+"""The load benchmark (impl.engine.load): no request lost, no mixed version, every lock free."""
 
 from __future__ import annotations
 
 import pytest
 
 from impl.engine import MODES
-from impl.load import main, run_load
+from impl.engine.load import main, run_load
 
 
 @pytest.mark.parametrize("variant", ["POST_FIX", "PRE_FIX"])

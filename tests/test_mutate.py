@@ -9,18 +9,18 @@ from pathlib import Path
 
 import pytest
 
-from impl import mutate
+from impl.engine import mutate
 
 ROOT = Path(__file__).resolve().parents[1]
 BY_NAME = {m.name: m for m in mutate.CATALOGUE}
 
 
 def test_every_mutant_applies_exactly_once_and_leaves_the_repository_alone(tmp_path):
-    before = {p: p.read_text() for p in (ROOT / "impl").glob("*.py")}
+    before = {p: p.read_text() for p in (ROOT / "impl").rglob("*.py")}
     for i, m in enumerate(mutate.CATALOGUE):
         copy = mutate.mutated_copy(m, tmp_path / str(i))
         assert (copy / m.file).read_text() != before[ROOT / "impl" / m.file]
-    assert {p: p.read_text() for p in (ROOT / "impl").glob("*.py")} == before
+    assert {p: p.read_text() for p in (ROOT / "impl").rglob("*.py")} == before
     assert any(not m.harmful and m.reason for m in mutate.CATALOGUE)
     assert all(m.harmful or m.reason for m in mutate.CATALOGUE)
 
@@ -43,7 +43,7 @@ def test_the_gate_kills_harmful_mutants_and_spares_equivalent_ones(name):
 
 @pytest.mark.slow
 def test_every_harmful_mutant_is_killed():
-    out = subprocess.run([sys.executable, "-m", "impl.mutate"], cwd=ROOT, capture_output=True,
+    out = subprocess.run([sys.executable, "-m", "impl.engine.mutate"], cwd=ROOT, capture_output=True,
                          text=True, timeout=3000, check=False)
     assert out.returncode == 0, out.stdout + out.stderr
     assert "harmful mutants killed: 11/11 (100%)" in out.stdout
@@ -55,6 +55,6 @@ def test_the_unmutated_engine_passes_the_gate():
 
 
 def test_cli_misuse_exits_2():
-    out = subprocess.run([sys.executable, "-m", "impl.mutate", "--only", "zzz"], cwd=ROOT,
+    out = subprocess.run([sys.executable, "-m", "impl.engine.mutate", "--only", "zzz"], cwd=ROOT,
                          capture_output=True, text=True, check=False)
     assert out.returncode == 2 and "no mutant name contains 'zzz'" in out.stderr

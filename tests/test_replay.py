@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from impl.harness import Harness, ReplayDiverged
+from impl.engine.harness import Harness, ReplayDiverged
 from model_check import check
 from model_check.report import to_json
 from spec import IPC_BEFORE_22290, POST_FIX, PRE_FIX

@@ -1,6 +1,6 @@
-"""Behaviour of impl.rwlock.RWLock and impl.locks.OwnedLock, orders forced on a ControlledLoop.
+"""Behaviour of impl.engine.rwlock.RWLock and impl.engine.locks.OwnedLock, orders forced on a ControlledLoop.
 
-Every test spawns its tasks on :class:`~impl.controlled.ControlledLoop` and steps them by
+Every test spawns its tasks on :class:`~impl.machinery.controlled.ControlledLoop` and steps them by
 name; "runnable" and "blocked" are read from the loop, never inferred from timing.
 """
 
@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from impl.controlled import ControlledLoop, FirstChooser, RandomChooser
-from impl.locks import OwnedLock
-from impl.rwlock import RWLock, RWLockError
+from impl.machinery.controlled import ControlledLoop, FirstChooser, RandomChooser
+from impl.engine.locks import OwnedLock
+from impl.engine.rwlock import RWLock, RWLockError
 
 
 async def reader(rw: RWLock, gate: asyncio.Event, log: list[str], name: str) -> None:
@@ -216,7 +216,7 @@ def test_s1_on_each_interpreter_installed(version, expected):
         pytest.skip(f"no CPython {version} on this machine (PATH or ~/.pyenv/versions)")
     root = Path(__file__).resolve().parents[1]
     for fixed, want in ((False, expected), (True, "woken")):
-        out = subprocess.run([python, "-m", "impl.rwlock_s1"] + (["--fixed"] if fixed else []),
+        out = subprocess.run([python, "-m", "impl.engine.rwlock_s1"] + (["--fixed"] if fixed else []),
                              cwd=root, capture_output=True, text=True, timeout=60,
                              env={**os.environ, "PYTHONPATH": str(root)})
         assert out.returncode == 0, out.stderr

@@ -155,7 +155,7 @@ def test_communicator_turn_assertion():
 ], ids=["post-fix-abort", "pre-fix"])
 def test_rl_is_never_held_between_steps(spec):
     """Every holder takes and releases the RWLock's own lock within one step, so nobody
-    ever queues on it: why a probe without RL is an equivalent mutant (impl.mutate)."""
+    ever queues on it: why a probe without RL is an equivalent mutant (impl.engine.mutate)."""
     result = check(spec, keep_graph=True, deadlock=False)
     assert result.complete and all(s.rl == -1 and not s.rlq for s in result.state_list)
 

@@ -2,7 +2,7 @@
 
 SGLang's pause / continue / weight-update / generate methods, its RWLock and its
 communicator are plain asyncio. This package runs them, unchanged, on the controlled loop
-(:mod:`impl.controlled`) against the reference engine's scheduler model, and explores every
+(:mod:`impl.machinery.controlled`) against the reference engine's scheduler model, and explores every
 schedule of small scenarios:
 
 1. :mod:`~impl.upstream.fetch` downloads one release's wheel with pip (no dependencies,

@@ -3,20 +3,20 @@
 A :class:`SpecWorld` runs the real methods (:class:`~impl.upstream.world.World`) with one
 client per client process of a spec scenario (same names, same single call each) and reads
 the real objects into a :class:`spec.protocol.State`, as the reference engine's
-:class:`~impl.harness.Harness` does: the pause condition's lock (CL) and waiters, SGLang's
+:class:`~impl.engine.harness.Harness` does: the pause condition's lock (CL) and waiters, SGLang's
 RWLock's lock, condition and counters, each communicator's caller in flight and queue, the
 disk slot, the scheduler model's inbox, batch and replies, and every task's step label, read
-from its suspended coroutine stack (:func:`impl.engine_position.label_of`).  Two readings
+from its suspended coroutine stack (:func:`impl.machinery.positions.label_of`).  Two readings
 need help from outside the real code: the holder of CL and RL (the driver's condition and
 the RWLock's internal lock are replaced, before any task runs, by
-:class:`~impl.locks.OwnedLock`, identical to ``asyncio.Lock`` in every scheduling respect),
+:class:`~impl.engine.locks.OwnedLock`, identical to ``asyncio.Lock`` in every scheduling respect),
 and an update's branch (its local ``is_paused``, or holding CL while it acts, as #22304 does;
 ``paused``; otherwise ``writer``).  A communicator is read by type: its one ``asyncio.Event``
 attribute is the call in flight, its one ``deque`` the queued callers' events.
 
 :func:`conformance` explores every schedule of each scenario of :data:`SCENARIOS` with
-:func:`impl.explore.explore` and compares the graph with the checker's graph of the variant
-the version maps to (:func:`impl.explore.compare`): ``holds`` when they are equal, else
+:func:`impl.machinery.explore.explore` and compares the graph with the checker's graph of the variant
+the version maps to (:func:`impl.machinery.explore.compare`): ``holds`` when they are equal, else
 ``fails`` with the first differing edge (nearest the initial state), both target states
 side by side.
 """
@@ -31,12 +31,12 @@ from collections import deque
 from collections.abc import Sequence
 from typing import Any
 
-from impl.conformance import side_by_side
-from impl.engine_position import PositionError, Primitives, label_of
-from impl.explore import Comparison, Edge, compare, explore
-from impl.harness import FOLD
-from impl.locks import OwnedLock
-from impl.stacks import frames, started
+from impl.machinery.conformance import side_by_side
+from impl.machinery.positions import PositionError, Primitives, label_of
+from impl.machinery.explore import Comparison, Edge, compare, explore
+from impl.engine.harness import FOLD
+from impl.engine.locks import OwnedLock
+from impl.machinery.stacks import frames, started
 from spec import labels as L
 from spec.protocol import NOBODY, VARIANTS, ProtocolSpec, State
 
@@ -77,7 +77,7 @@ def scenario_of(spec: ProtocolSpec) -> Scenario:
 class SpecWorld:
     """The real code running one spec scenario, read as spec states (see the module doc).
 
-    Offers what :func:`impl.explore.explore` drives: ``enabled``, ``step``, ``label``,
+    Offers what :func:`impl.machinery.explore.explore` drives: ``enabled``, ``step``, ``label``,
     ``abstract``, ``close``.
     """
 

@@ -238,7 +238,7 @@ class SchedulerSide:
 
     def __init__(self, seed: int = 0) -> None:
         from impl.engine import PostFixEngine, Request, Update  # the seam: only here
-        from impl.weights import perturbed
+        from impl.engine.weights import perturbed
         self.engine = PostFixEngine(seed=seed)
         self._Request, self._Update, self._perturbed = Request, Update, perturbed
         self._ids = itertools.count(1)

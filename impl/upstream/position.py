@@ -1,6 +1,6 @@
 """Where a task is: read from its suspended coroutine stack, never announced by the code.
 
-:func:`stack` (the one stack reader, :mod:`impl.stacks`, shared with the reference
+:func:`stack` (the one stack reader, :mod:`impl.machinery.stacks`, shared with the reference
 engine's harness) walks a suspended task's chain of awaits down to the future it waits on
 and returns one entry per frame: ``(filename, function, line)``. :class:`Positions` maps
 the frames of compiled upstream code (filenames starting ``<sglang>/``) to the await points
@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from impl.stacks import Frame, frames, stack
+from impl.machinery.stacks import Frame, frames, stack
 
 from .extract import AwaitPoint
 

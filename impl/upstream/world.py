@@ -5,7 +5,7 @@ A :class:`Scenario` names its clients, each a list of operations run in order:
 ``("set", event)`` and ``("wait", event)`` (client-side ordering, e.g. "both updates start
 after the pause returned"; a client whose first operation waits is started by the ``set``,
 so waiting costs no schedule step). A :class:`World` runs one scenario on a fresh
-:class:`~impl.controlled.ControlledLoop`; :meth:`World.abstract` reads the real objects
+:class:`~impl.machinery.controlled.ControlledLoop`; :meth:`World.abstract` reads the real objects
 (the condition, the RWLock, each communicator, the disk slot, the scheduler) and every
 task's position (from its coroutine stack) into a hashable state for exploration.
 """
@@ -17,7 +17,7 @@ import dataclasses
 from collections import deque
 from typing import Any
 
-from impl.controlled import ControlledLoop
+from impl.machinery.controlled import ControlledLoop
 
 from .driver import CODE_PREFIX, ContinueReq, DriverFactory, GenerateReqInput, PauseReq, \
     SchedulerSide, Unsupported, UpdateReq, _Obj

@@ -1,6 +1,6 @@
 """Two-way conformance: a Hypothesis state machine that drives the spec and the engine together.
 
-The machine owns a spec state and a :class:`~impl.harness.Harness` (an engine on the
+The machine owns a spec state and a :class:`~impl.engine.harness.Harness` (an engine on the
 controlled loop).  Its rules are synchronous (Hypothesis has no async rules; the machine
 steps the loop): *start an operation* takes the first step of a client call not yet
 started (generate, pause(mode), update(kind), continue, as the scenario allows), *advance*
@@ -31,8 +31,8 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 from spec import labels as L
 from spec.protocol import VARIANTS, State
 
-from .engine import Engine
-from .harness import Harness
+from ..engine import Engine
+from ..engine.harness import Harness
 
 #: ``ci``: derandomized (every run explores the same examples; a failure reproduces
 #: exactly) and bounded so the default suite stays fast.  ``long``: randomized, many more

@@ -1,6 +1,6 @@
 """Run a spec scenario on the real engine, step by step, and read it back as a spec state.
 
-A :class:`Harness` builds, on a :class:`~impl.controlled.ControlledLoop`, one task per
+A :class:`Harness` builds, on a :class:`~impl.machinery.controlled.ControlledLoop`, one task per
 process of the spec (same names: ``pauser``, ``continuer``, ``upd0``, ``ctl``, ``gen0``,
 ``sched``, ``reply``), each running the same program of calls against one engine of the
 same variant.  Then:
@@ -36,10 +36,10 @@ from spec import labels as L
 from spec.protocol import KINDS as SPEC_KINDS
 from spec.protocol import CANCELLABLE, GHOST, NOBODY, VARIANTS, ProtocolSpec, State
 
-from .controlled import ControlError, ControlledLoop
-from .engine import ENGINES, Engine, Generation, Request, Update, UpdateReply
-from .engine_position import PositionError, engine_label
-from .stacks import frames, started
+from ..machinery.controlled import ControlError, ControlledLoop
+from .core import ENGINES, Engine, Generation, Request, Update, UpdateReply
+from ..machinery.positions import PositionError, engine_label
+from ..machinery.stacks import frames, started
 from .weights import WeightUpdateError, perturbed
 
 #: Every update entry point (the spec's ``kinds``): all but disk have a communicator.
@@ -233,7 +233,7 @@ class Harness:
     # ------------------------------------------------------------------ abstraction
     def label(self, name: str) -> str:
         """Process ``name``'s spec label, read from its task's coroutine stack and what it
-        awaits (:func:`impl.engine_position.engine_label`), folded onto the labels of the
+        awaits (:func:`impl.machinery.positions.engine_label`), folded onto the labels of the
         spec in use (:meth:`fold`)."""
         pid = self.spec.names.index(name)
         task = self.tasks[pid]

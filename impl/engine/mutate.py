@@ -1,9 +1,9 @@
 """How good is the gate?  Plant lock-edit mutants in a copy of the engine and count the kills.
 
-``python -m impl.mutate`` copies the ``impl`` package into a temporary directory, applies ONE
+``python -m impl.engine.mutate`` copies the ``impl`` package into a temporary directory, applies ONE
 mutant (a lock edit a reviewer could plausibly approve: a dropped ``notify_all``, a ``while``
-turned into an ``if``, a read of ``is_pause`` outside its lock, ...) to ``engine.py`` or
-``rwlock.py`` there, and runs the gate on the mutated copy in a fresh process: the
+turned into an ``if``, a read of ``is_pause`` outside its lock, ...) to ``engine/core.py`` or
+``engine/rwlock.py`` there, and runs the gate on the mutated copy in a fresh process: the
 exhaustive exploration of small scenarios, whose graph must equal the checker's graph of the
 spec, then the replay of the pinned R1 counterexample.  The first check that fails kills the
 mutant.  The repository is never touched.
@@ -13,9 +13,9 @@ gate must kill it) or *equivalent* (it changes nothing observable: the reason sa
 gate must NOT kill it, or the reason is wrong).  The command prints the kill table and exits
 0 only if every harmful mutant was killed and no equivalent one was::
 
-    python -m impl.mutate                 # every mutant, both cores
-    python -m impl.mutate --only notify   # the mutants whose name contains "notify"
-    python -m impl.mutate --list          # the catalogue
+    python -m impl.engine.mutate                 # every mutant, both cores
+    python -m impl.engine.mutate --only notify   # the mutants whose name contains "notify"
+    python -m impl.engine.mutate --list          # the catalogue
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-IMPL = Path(__file__).resolve().parent
+IMPL = Path(__file__).resolve().parents[1]   # the impl package (this file: impl/engine/)
 ROOT = IMPL.parent
 
 
@@ -51,38 +51,38 @@ class Mutant:
 
 
 CATALOGUE: tuple[Mutant, ...] = (
-    Mutant("fix_reverted", "engine.py",
+    Mutant("fix_reverted", "engine/core.py",
            'update_policy = {"tensor": decide_under_lock, "distributed": decide_under_lock,\n'
            '                     "ipc": decide_under_lock, "disk": check_then_act}',
            'update_policy = {"tensor": check_then_act, "distributed": check_then_act,\n'
            '                     "ipc": check_then_act, "disk": check_then_act}',
            "POST_FIX releases CL before the paused update again (#22304 reverted)"),
-    Mutant("check_outside_cl", "engine.py",
+    Mutant("check_outside_cl", "engine/core.py",
            "    async with engine.is_pause_cond:                                   # may queue on CL\n"
            "        paused = engine.is_pause                                       # the check\n",
            "    paused = engine.is_pause                                           # the check\n",
            "the pre-fix check reads is_pause without taking CL"),
-    Mutant("continue_without_notify", "engine.py",
+    Mutant("continue_without_notify", "engine/core.py",
            "            self._send((\"continue\",))\n            self.is_pause_cond.notify_all()\n",
            "            self._send((\"continue\",))\n",
            "continue_generation forgets notify_all: requests parked at the gate sleep on"),
-    Mutant("gate_tests_once", "engine.py",
+    Mutant("gate_tests_once", "engine/core.py",
            "            await self.is_pause_cond.wait_for(lambda: not self.is_pause)",
            "            if self.is_pause:\n                await self.is_pause_cond.wait()",
            "the pause gate waits once (if) instead of wait_for's loop"),
-    Mutant("comm_never_queues", "engine.py",
+    Mutant("comm_never_queues", "engine/core.py",
            "        if self.result_event is not None or self.queue or (self.safe and self.in_flight):",
            "        if False:",
            "the communicator lets several calls of one kind in flight"),
-    Mutant("comm_forgets_hand_off", "engine.py",
+    Mutant("comm_forgets_hand_off", "engine/core.py",
            "            ready.set()",
            "            pass",
            "the communicator drops the next caller instead of handing it the turn"),
-    Mutant("await_after_check", "engine.py",
+    Mutant("await_after_check", "engine/core.py",
            "        if self.await_after_check:",
            "        if True:",
            "an await added between every update's check and its act"),
-    Mutant("abort_probe_without_rl", "engine.py",
+    Mutant("abort_probe_without_rl", "engine/core.py",
            "                async with self.rwlock.lock:                           # may queue on RL\n"
            "                    locked = self.rwlock.locked()\n",
            "                locked = self.rwlock.locked()\n",
@@ -91,30 +91,30 @@ CATALOGUE: tuple[Mutant, ...] = (
            reason="RL is never held between steps in this protocol (every holder takes and "
                   "releases it within one step; tests/test_spec.py pins it), so a probe "
                   "with or without RL reads the same counters"),
-    Mutant("readers_ignore_waiting_writers", "rwlock.py",
+    Mutant("readers_ignore_waiting_writers", "engine/rwlock.py",
            "            while self.writer_active or self.waiting_writers:",
            "            while self.writer_active:",
            "readers no longer give way to waiting writers"),
-    Mutant("writer_tests_once", "rwlock.py",
+    Mutant("writer_tests_once", "engine/rwlock.py",
            "                while self.writer_active or self.readers > 0:",
            "                if self.writer_active or self.readers > 0:",
            "the writer waits once (if) instead of re-testing after a notify"),
-    Mutant("release_writer_without_notify", "rwlock.py",
+    Mutant("release_writer_without_notify", "engine/rwlock.py",
            "            self.writer_active = False\n            self.cond.notify_all()\n",
            "            self.writer_active = False\n",
            "release_writer forgets notify_all: readers and writers sleep on"),
-    Mutant("last_reader_without_notify", "rwlock.py",
+    Mutant("last_reader_without_notify", "engine/rwlock.py",
            "            if self.readers == 0:\n                self.cond.notify_all()\n",
            "",
            "the last reader's release forgets notify_all: a waiting writer sleeps on"),
-    Mutant("continue_sends_after_clearing", "engine.py",
+    Mutant("continue_sends_after_clearing", "engine/core.py",
            "            self.is_pause = False\n            self._send((\"continue\",))\n",
            "            self._send((\"continue\",))\n            self.is_pause = False\n",
            "continue sends before it clears is_pause",
            harmful=False,
            reason="both statements run in one step under CL with no await between them: no "
                   "other task can see the order"),
-    Mutant("locked_reads_in_other_order", "rwlock.py",
+    Mutant("locked_reads_in_other_order", "engine/rwlock.py",
            "        return self.writer_active or self.readers > 0",
            "        return self.readers > 0 or self.writer_active",
            "RWLock.locked() tests its two conditions in the other order",
@@ -162,7 +162,7 @@ class Outcome:
 
 #: The unmutated engine, run through the same machinery first: it must pass every check, or
 #: a kill would mean nothing (a broken tree would "kill" every mutant at import).
-BASELINE = Mutant("baseline (no mutation)", "engine.py", "", "", "nothing", harmful=False,
+BASELINE = Mutant("baseline (no mutation)", "engine/core.py", "", "", "nothing", harmful=False,
                   reason="the engine as it is")
 
 
@@ -190,7 +190,7 @@ def mutated_copy(mutant: Mutant, into: Path) -> Path:
 
 def _gate() -> None:
     """Run in the mutated copy's process: print one JSON line {killed_by, detail}."""
-    from impl.explore import compare, describe, explore
+    from impl.machinery.explore import compare, describe, explore
     from model_check import check
     from model_check.report import to_json
     from spec.protocol import VARIANTS
@@ -198,7 +198,7 @@ def _gate() -> None:
     for name, variant, params in CHECKS:
         try:
             if name == "replay R1":
-                from impl.harness import Harness
+                from impl.engine.harness import Harness
 
                 data = to_json(check(VARIANTS[variant](**params), deadlock=False,
                                      properties=["update_safety"]))
@@ -230,7 +230,7 @@ def run_mutant(mutant: Mutant, timeout: float = 900.0) -> Outcome:
         env = dict(os.environ, PYTHONPATH=os.pathsep.join([tmp, str(ROOT)]),
                    PYTHONDONTWRITEBYTECODE="1")
         try:
-            proc = subprocess.run([sys.executable, "-c", "import impl.mutate as m; m._gate()"],
+            proc = subprocess.run([sys.executable, "-c", "import impl.engine.mutate as m; m._gate()"],
                                   cwd=tmp, env=env, capture_output=True, text=True,
                                   timeout=timeout, check=False)
         except subprocess.TimeoutExpired:
@@ -268,7 +268,7 @@ def table(outcomes: Sequence[Outcome]) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m impl.mutate",
+        prog="python -m impl.engine.mutate",
         description="Apply each lock-edit mutant to a temporary copy of impl/ and run the "
                     "gate (graph equality with the spec, replay of R1) on it.")
     parser.add_argument("--only", metavar="TEXT", help="only the mutants whose name contains TEXT")

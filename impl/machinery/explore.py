@@ -1,14 +1,14 @@
 """Exhaustive exploration of the real engine, compared edge for edge with the checker's graph.
 
 :func:`explore` runs every schedule of the controlled loop, breadth first, caching on the
-abstract state (:meth:`impl.harness.Harness.abstract`): a state already seen is not
+abstract state (:meth:`impl.engine.harness.Harness.abstract`): a state already seen is not
 expanded again.  An engine cannot be copied, so each new branch is a fresh engine that
 replays the schedule that first reached the state (stateless model checking).  The result
 is the graph of abstract states the real code reaches, with edges labelled
 ``(process, label)`` -- the same shape as the checker's graph of the spec, so the two can be
 compared exactly: :func:`compare` lists every node and edge in one and not the other.
 
-``python -m impl.explore VARIANT [-D name=value ...]`` prints the figures (schedules run,
+``python -m impl.machinery.explore VARIANT [-D name=value ...]`` prints the figures (schedules run,
 abstract states, edges, seconds) and the comparison; ``--coverage`` also runs the default
 Hypothesis conformance machine and prints the share of the spec's edges it covered.
 """
@@ -27,8 +27,8 @@ from model_check.cli import parse_defines
 from spec import labels as L
 from spec.protocol import VARIANTS, State
 
-from .engine import Engine
-from .harness import CANCEL_SUFFIX, Harness
+from ..engine import Engine
+from ..engine.harness import CANCEL_SUFFIX, Harness
 
 Edge = tuple[State, State, tuple[str, str]]
 
@@ -155,7 +155,7 @@ def describe(comparison: Comparison, spec: Any, limit: int = 5) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m impl.explore", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m impl.machinery.explore", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("variant", choices=sorted(VARIANTS))
     parser.add_argument("-D", dest="defines", action="append", default=[], metavar="name=value")

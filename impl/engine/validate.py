@@ -13,7 +13,7 @@ The errors form one family, so a caller can catch all of them at once:
                                            about a call it was given
 :class:`EngineInputError`                  a bad argument (wrong type or out of range);
                                            a ``ValueError``
-:class:`~impl.weights.WeightUpdateError`   a bad weight update; an ``EngineInputError``
+:class:`~impl.engine.weights.WeightUpdateError`   a bad weight update; an ``EngineInputError``
 :class:`EngineNotRunning`                  the scheduler or reply handler is not running on
                                            this event loop, so the call could never finish;
                                            a ``RuntimeError``
@@ -35,11 +35,11 @@ already waiting when a daemon stops is not woken by it (that is liveness, not in
 >>> check_max_tokens(2.5)
 Traceback (most recent call last):
 ...
-impl.validate.EngineInputError: max_tokens must be an int >= 1, got 2.5 (a float)
+impl.engine.validate.EngineInputError: max_tokens must be an int >= 1, got 2.5 (a float)
 >>> check_prompt(True, vocab=32)
 Traceback (most recent call last):
 ...
-impl.validate.EngineInputError: prompt must be an int token id in 0..31, got True (a bool)
+impl.engine.validate.EngineInputError: prompt must be an int token id in 0..31, got True (a bool)
 """
 
 from __future__ import annotations
@@ -107,7 +107,7 @@ def check_max_tokens(max_tokens: Any) -> None:
     >>> check_max_tokens(0)
     Traceback (most recent call last):
     ...
-    impl.validate.EngineInputError: max_tokens must be an int >= 1, got 0
+    impl.engine.validate.EngineInputError: max_tokens must be an int >= 1, got 0
     """
     if not _is_int(max_tokens):
         raise EngineInputError(f"max_tokens must be an int >= 1, got {describe(max_tokens)}")
@@ -121,7 +121,7 @@ def check_prompt(prompt: Any, vocab: int) -> None:
     >>> check_prompt(32, vocab=32)
     Traceback (most recent call last):
     ...
-    impl.validate.EngineInputError: prompt must be an int token id in 0..31, got 32
+    impl.engine.validate.EngineInputError: prompt must be an int token id in 0..31, got 32
     """
     if not _is_int(prompt):
         raise EngineInputError(
@@ -136,7 +136,7 @@ def check_mode(mode: Any, modes: Sequence[str]) -> None:
     >>> check_mode("soft", ("abort", "in_place"))
     Traceback (most recent call last):
     ...
-    impl.validate.EngineInputError: unknown pause mode 'soft'; valid modes: abort, in_place
+    impl.engine.validate.EngineInputError: unknown pause mode 'soft'; valid modes: abort, in_place
     """
     if not isinstance(mode, str) or mode not in modes:
         shown = repr(mode) if isinstance(mode, str) else describe(mode)
@@ -261,7 +261,7 @@ def require_running(engine: Any, call: str) -> None:
     >>> asyncio.run(outside())
     Traceback (most recent call last):
     ...
-    impl.validate.EngineNotRunning: continue_generation: the engine is not serving (its scheduler was never started; its batch runner was never started; its reply handler was never started): call it inside `async with engine.serving():`, or run engine.scheduler_loop(), engine.batch_loop() and engine.reply_loop() as tasks of this event loop
+    impl.engine.validate.EngineNotRunning: continue_generation: the engine is not serving (its scheduler was never started; its batch runner was never started; its reply handler was never started): call it inside `async with engine.serving():`, or run engine.scheduler_loop(), engine.batch_loop() and engine.reply_loop() as tasks of this event loop
     """
     loop = asyncio.get_running_loop()
     problems = [p for p in (_problem(engine, role, loop) for role in ROLES) if p is not None]

@@ -1,6 +1,6 @@
 """S1 on the interpreter you run: is a reader woken when the writer it waits behind is cancelled?
 
-``python -m impl.rwlock_s1`` plays one schedule on the controlled loop with the RWLock of
+``python -m impl.engine.rwlock_s1`` plays one schedule on the controlled loop with the RWLock of
 the reference engine (upstream's: a cancelled waiting writer leaves ``wW`` and notifies
 nobody): reader r1 holds the lock; writer w waits for it; reader r2 arrives and waits only
 because w is waiting (``wW > 0``); then w is cancelled.  It prints ``asleep`` when r2 stays
@@ -8,7 +8,7 @@ parked on the free side of the lock (S1: CPython before 3.13) or ``woken`` when 
 (from CPython 3.13, ``Condition.wait`` notifies one other waiter when it is cancelled), and
 with ``--fixed`` uses PROPOSED's lock (``writer_cancel_notifies``), which wakes r2 anywhere.
 It needs nothing beyond the standard library, so it runs on any interpreter:
-``/path/to/python3.13 -m impl.rwlock_s1``.
+``/path/to/python3.13 -m impl.engine.rwlock_s1``.
 
 >>> play(fixed=True)
 'woken'
@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import sys
 
-from .controlled import ControlledLoop
+from ..machinery.controlled import ControlledLoop
 from .rwlock import RWLock
 
 
@@ -57,7 +57,7 @@ def main() -> int:
     fixed = "--fixed" in sys.argv[1:]
     unknown = [a for a in sys.argv[1:] if a != "--fixed"]
     if unknown:
-        print("usage: python -m impl.rwlock_s1 [--fixed]", file=sys.stderr)
+        print("usage: python -m impl.engine.rwlock_s1 [--fixed]", file=sys.stderr)
         return 2
     print(f"python {sys.version_info.major}.{sys.version_info.minor}: {play(fixed)}")
     return 0

@@ -26,7 +26,7 @@ kills the reply handler (S3).  ``await_after_check=True`` adds the await an edit
 between the check and the act (the lock-edit gate).
 
 The engine does not know how it is tested: it names no label anywhere.  The harness reads
-where each task is from its suspended coroutine stack (:mod:`impl.engine_position` maps the
+where each task is from its suspended coroutine stack (:mod:`impl.machinery.positions` maps the
 code points to the step labels of ``spec/labels.py``), so a schedule found by the model
 checker can be replayed here.
 

@@ -2,7 +2,7 @@
 
 The engine does not say where it is: a task of it is suspended somewhere, and this module
 reads where from the outside, as :mod:`impl.upstream.position` does for SGLang's code.
-:func:`engine_label` takes the task's frames (:func:`impl.stacks.frames`), the future it
+:func:`engine_label` takes the task's frames (:func:`impl.machinery.stacks.frames`), the future it
 waits on and the client call it is in (``generate``, ``update``, ``pause``, ``continue``),
 and names the spec label (``spec/labels.py``) of that code point:
 
@@ -23,7 +23,7 @@ with a renamed function) is read the same way, and so is SGLang's released code
 (:func:`label_of` with that server's :class:`Primitives`: ``impl.upstream.conformance``).
 
 >>> import asyncio
->>> from impl.controlled import ControlledLoop
+>>> from impl.machinery.controlled import ControlledLoop
 >>> from impl.engine import PostFixEngine
 >>> engine = PostFixEngine(seed=1)
 >>> with ControlledLoop() as loop:

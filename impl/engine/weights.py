@@ -23,7 +23,7 @@ never its autograd graph, and the model's weights never require grad.
 >>> model.apply_update({"out.bias": torch.zeros(3)})
 Traceback (most recent call last):
 ...
-impl.weights.WeightUpdateError: invalid weight update, nothing was changed: out.bias: shape (3,), expected (32,)
+impl.engine.weights.WeightUpdateError: invalid weight update, nothing was changed: out.bias: shape (3,), expected (32,)
 """
 
 from __future__ import annotations
@@ -173,7 +173,7 @@ def load_file(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
     >>> load_file("/")
     Traceback (most recent call last):
     ...
-    impl.weights.WeightUpdateError: invalid weight update: '/' is a directory, expected a file written by torch.save
+    impl.engine.weights.WeightUpdateError: invalid weight update: '/' is a directory, expected a file written by torch.save
     """
     if not isinstance(path, (str, os.PathLike)):
         raise WeightUpdateError(f"invalid weight update: the path must be a str or "

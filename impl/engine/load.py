@@ -19,7 +19,7 @@ different weights with no pause between (``engine.monitor.mixed``); ``locks_free
 is stopped: what did not finish is lost.  The command exits 0 only when lost == 0,
 mixed == 0 and every lock is free (1 otherwise; 2 on misuse).
 
-    python -m impl.load [--requests 1000] [--cycles 100] [--mode in_place] [--variant POST_FIX]
+    python -m impl.engine.load [--requests 1000] [--cycles 100] [--mode in_place] [--variant POST_FIX]
 
 >>> report = run_load(requests=20, cycles=3)
 >>> report.lost, report.mixed, report.locks_free, report.completed, report.overlapped
@@ -42,7 +42,7 @@ from typing import Any
 
 import torch
 
-from .engine import ENGINES, MODES, Engine, Generation, Monitor, Request, UpdateReply
+from .core import ENGINES, MODES, Engine, Generation, Monitor, Request, UpdateReply
 from .harness import send_update
 from .weights import perturbed
 
@@ -243,7 +243,7 @@ def _in_range(value: float, minimum: float, inclusive: bool) -> bool:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m impl.load", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m impl.engine.load", description=__doc__.split("\n")[0])
     parser.add_argument("--requests", type=_count(1), default=1000)
     parser.add_argument("--cycles", type=_count(0), default=100)
     parser.add_argument("--mode", choices=MODES, default="in_place")

@@ -1,6 +1,6 @@
 """Where a task is: read from its suspended coroutine stack, never announced by the code.
 
-One reader serves both engines: the reference engine (:mod:`impl.engine_position` maps its
+One reader serves both engines: the reference engine (:mod:`impl.machinery.positions` maps its
 frames to spec labels) and SGLang's released code (:mod:`impl.upstream.position` maps them
 to the await points its AST pass found). :func:`frames` walks a suspended task's chain of
 awaits (coroutines, async generators, ``async for`` steps) down to the future it waits on;
