@@ -16,7 +16,8 @@ import pytest
 from hypothesis import settings
 from hypothesis.stateful import run_state_machine_as_test
 
-from impl.machinery.conformance import ConformanceError, machine
+from impl.engine.harness import machine
+from impl.machinery.conformance import ConformanceError
 from impl.engine import (ENGINES, Communicator, PostFixEngine, PreFixEngine, Request, always_writer,
                          check_then_act, perturbed)
 from impl.machinery.explore import compare, describe, explore
@@ -550,7 +551,7 @@ def test_graph_comparison_reports_a_planted_difference():
 
 
 def test_default_machine_run_covers_part_of_the_spec_graph(capsys):
-    from impl.machinery.conformance import edge_coverage
+    from impl.engine.harness import edge_coverage
 
     covered, total, examples = edge_coverage("POST_FIX", scenario="concurrent", requests=1)
     with capsys.disabled():

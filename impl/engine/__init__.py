@@ -19,6 +19,9 @@ from typing import Any
 
 def __getattr__(name: str) -> Any:
     core = import_module(".core", __name__)
-    if name == "__all__" or name in core.__all__:
-        return getattr(core, name)
+    if not name.startswith("__") or name == "__all__":
+        try:
+            return getattr(core, name)
+        except AttributeError:
+            pass
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -218,6 +218,10 @@ class Harness:
         self.tasks[pid].cancel()
         self.cancels += 1
         self.loop.step(name)
+
+    def mixed_requests(self) -> list[int]:
+        """The engine's own evidence: requests whose tokens came from two weight tensors."""
+        return list(self.engine.monitor.mixed)
 
     def close(self) -> None:
         self.loop.close()
@@ -415,3 +419,30 @@ class Harness:
         keys = [k for k in want if have.get(k) != want[k]] + [k for k in have if k not in want]
         return "the engine's state differs from the trace: " + "; ".join(
             f"{k}: trace {want.get(k)!r}, engine {have.get(k)!r}" for k in keys)
+
+
+def machine(variant: str, *, spec_variant: str | None = None,
+            engine_factory: Callable[[], Engine] | None = None,
+            properties: tuple[str, ...] | None = None, **params: Any) -> type:
+    """The conformance machine (:func:`impl.machinery.conformance.machine`) of ``variant``'s
+    engine, or of ``engine_factory()``'s, against ``spec_variant``'s spec (default: the
+    same variant's)."""
+    from ..machinery import conformance
+
+    spec_name = spec_variant or variant
+
+    def make() -> Harness:
+        return Harness(spec_name, engine=engine_factory() if engine_factory else None,
+                       **params)
+
+    name = engine_factory.__name__ if engine_factory else variant
+    return conformance.machine(make, spec_name, name=name, properties=properties, **params)
+
+
+def edge_coverage(variant: str, **params: Any) -> tuple[int, int, int]:
+    """The default conformance run's coverage of the spec's edges for ``variant``'s engine:
+    (edges covered, edges, examples)."""
+    from ..machinery import conformance
+
+    return conformance.edge_coverage(machine(variant, properties=(), **params), variant,
+                                     **params)

@@ -178,7 +178,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not comparison.equal:
         print(describe(comparison, VARIANTS[args.variant](**params)))
     if args.coverage:
-        from .conformance import edge_coverage
+        from ..engine.harness import edge_coverage
 
         covered, total, examples = edge_coverage(args.variant, **params)
         print(f"hypothesis default run: machine runs={examples} (shrinking included) "
