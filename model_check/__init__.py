@@ -39,19 +39,23 @@ from .spec import (
     instantiate,
     sometimes,
 )
-
-# liveness (eventually / leads_to under weak fairness, lasso counterexamples)
-from .liveness import (
-    Lasso,
-    LassoDiscovery,
-    LivenessResult,
-    PropertyOutcome,
-    StateGraph,
-    check_liveness,
-    explore,
-    replay_lasso,
-)
 from .spec import LIVENESS_KINDS, SAFETY_KINDS, eventually, leads_to
+
+# liveness (eventually / leads_to under weak fairness, lasso counterexamples): imported on
+# first use, so a safety check does not pay for it
+_LIVENESS_NAMES = (
+    "Lasso", "LassoDiscovery", "LivenessResult", "PropertyOutcome", "StateGraph",
+    "check_liveness", "explore", "replay_lasso",
+)
+
+
+def __getattr__(name: str) -> object:
+    if name in _LIVENESS_NAMES:
+        from . import liveness
+
+        return getattr(liveness, name)
+    raise AttributeError(f"module 'model_check' has no attribute {name!r}")
+
 
 __all__ = [
     "__version__", "Action", "DEFAULT_MAX_STATES", "LIMITS", "Discovery", "ModelCheckError", "Parameter",

@@ -73,6 +73,16 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"usage: {USAGE}\nerror: {message}\n")
 
 
+class _MainParser(_Parser):
+    """The check's parser: its epilog (the shipped specs, read from pyproject.toml and the
+    installed entry points) is built only when help is printed, not on every run."""
+
+    def format_help(self) -> str:
+        if self.epilog is None:
+            self.epilog = _epilog()
+        return super().format_help()
+
+
 def _epilog() -> str:
     from .registry import shipped_specs
 
@@ -88,12 +98,11 @@ def _epilog() -> str:
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = _Parser(
+    p = _MainParser(
         prog="python -m model_check",
         usage=USAGE,
         description="Explicit-state model checker: explores every interleaving of SPEC "
         "breadth-first and reports shortest counterexamples.",
-        epilog=_epilog(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("spec", metavar="SPEC", help="module:attribute, e.g. spec:POST_FIX")
@@ -153,7 +162,9 @@ def load_target(text: str) -> Any:
     try:
         return getattr(module, attr)
     except AttributeError:
-        names = sorted(n for n, v in vars(module).items() if not n.startswith("_") and _spec_like(v))
+        # dir(), not vars(): a package may define its specs lazily (PEP 562 __getattr__)
+        names = sorted(n for n in dir(module)
+                       if not n.startswith("_") and _spec_like(getattr(module, n, None)))
         hint = f"; its specs: {', '.join(names)}" if names else ""
         raise ModelCheckError(f"module {module_name!r} has no attribute {attr!r}{hint}") from None
 
@@ -387,6 +398,8 @@ def _focus(result: Result, prop: str | None) -> Discovery | None:
 def _render(args: argparse.Namespace, outputs: dict[str, str], result: Result,
             checked: list[Any], deadlock: bool, bounds: dict[str, Any],
             focus: Discovery | None) -> dict[str, str]:
+    if not outputs:  # the writers' modules are imported only when a file is asked for
+        return {}
     from . import ci, graph, teach
     from .certificate import make_certificate
 

@@ -192,6 +192,11 @@ class Codec:
         self.lookup = [{val: k for k, val in enumerate(d)} for d in self.domains]
         self.types = [[val.__class__ for val in d] for d in self.domains]
         self.typesets = [set(t) for t in self.types]
+        # domains whose values are their own codes (0..n-1, or False/True, all of one class):
+        # pack_many converts such a column with one numpy call instead of a lookup per value
+        self.identity = [len(set(t)) == 1 and t[0] in (int, bool)
+                         and all(val == k for k, val in enumerate(d))
+                         for d, t in zip(self.domains, self.types)]
         widths = [max(1, (n - 1).bit_length()) for n in self.sizes]
         procs = model.processes
         self.nproc = procs.count if procs else 0
@@ -279,7 +284,12 @@ class Codec:
             try:
                 if not set(map(type, col)) <= self.typesets[k]:
                     raise KeyError(k)
-                codes = np.array(list(map(self.lookup[k].__getitem__, col)), dtype=np.int64)
+                if self.identity[k]:
+                    codes = np.array(col, dtype=np.int64)
+                    if codes.min() < 0 or codes.max() >= self.sizes[k]:
+                        raise KeyError(k)
+                else:
+                    codes = np.array(list(map(self.lookup[k].__getitem__, col)), dtype=np.int64)
             except (KeyError, TypeError):  # one at a time: raises, naming variable and value
                 return np.array([self.pack(s) for s in states], dtype=np.int64)
             code |= codes << self.shifts[k]
@@ -478,23 +488,37 @@ def validate_model(engine: Engine, spec: Any, props: Sequence[Property],
     title = spec.title
     if not explored:
         return
+    np = engine.np
     batch = [s for s, _ in explored]
     packed = codec.pack_many(batch)
-    succ = codec.pack_many([t for _, want in explored for _, t in want]).tolist()
+    succ_a = codec.pack_many([t for _, want in explored for _, t in want])
     out, rows, cmds, _, _ = engine.expand(packed)
-    out_l, rows_l, cmds_l = out.tolist(), rows.tolist(), cmds.tolist()
-    theirs_rows = [r for r, (_, want) in enumerate(explored) for _ in want]
+    theirs_rows = np.repeat(np.arange(len(explored), dtype=np.int64),
+                            [len(want) for _, want in explored])
     if codec.symmetric:
         # each step fires once per local state: compare the classes reached from each state
-        mine_set = set(zip(rows_l, out_l))
-        theirs_set = set(zip(theirs_rows, succ))
-        agree = mine_set == theirs_set
+        agree = set(zip(rows.tolist(), out.tolist())) == set(zip(theirs_rows.tolist(),
+                                                                  succ_a.tolist()))
     else:
+        # the same multiset of (state, action, successor) on both sides, compared as sorted
+        # arrays (actions numbered by their label; an action no command has is a difference)
         labels = [engine.action(cid, None) for cid in range(len(engine.commands))]
-        theirs_actions = [a for _, want in explored for a, _ in want]
-        agree = Counter(zip(rows_l, (labels[c] for c in cmds_l), out_l)) == Counter(
-            zip(theirs_rows, theirs_actions, succ))
+        number: dict[Any, int] = {}
+        for a in labels:
+            number.setdefault(a, len(number))
+        mine_l = np.array([number[a] for a in labels], dtype=np.int64)[cmds.astype(np.int64)]
+        theirs_l = np.array([number.get(a, -1) for _, want in explored for a, _ in want],
+                            dtype=np.int64)
+        agree = len(out) == len(succ_a) and not (theirs_l < 0).any()
+        if agree and len(out):
+            mine_o = np.lexsort((out, mine_l, rows))
+            theirs_o = np.lexsort((succ_a, theirs_l, theirs_rows))
+            agree = bool((rows[mine_o] == theirs_rows[theirs_o]).all()
+                         and (mine_l[mine_o] == theirs_l[theirs_o]).all()
+                         and (out[mine_o] == succ_a[theirs_o]).all())
     if not agree:
+        out_l, rows_l, cmds_l = out.tolist(), rows.tolist(), cmds.tolist()
+        succ = succ_a.tolist()
         got: list[list[tuple[Any, int]]] = [[] for _ in batch]
         for code, row, cid in zip(out_l, rows_l, cmds_l):
             got[row].append((engine.action(cid, batch[row]), code))

@@ -9,7 +9,6 @@ so a reader sees the old file or the whole new one, never a truncated one.
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Mapping
 
 from .spec import ModelCheckError
@@ -58,6 +57,8 @@ def write_atomic(path: str, text: str) -> None:
     'hello\\n'
     """
     directory = os.path.dirname(os.path.abspath(path))
+    import tempfile  # only when a file is written
+
     fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp",
                                dir=directory)
     try:

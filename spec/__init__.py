@@ -8,10 +8,29 @@ benchmark spec of ``spec/PROTOCOL.md section 7``.  Check one with
 ``python -m model_check spec:POST_FIX -D scenario=concurrent``.
 """
 
-from .pause_update import PAUSE_UPDATE_POST_FIX, PAUSE_UPDATE_PRE_FIX
-from .protocol import IPC_BEFORE_22290, POST_FIX, PRE_FIX, PROPOSED, VARIANTS, ProtocolSpec
+from importlib import import_module
+from typing import Any
 
 __all__ = [
     "IPC_BEFORE_22290", "PAUSE_UPDATE_POST_FIX", "PAUSE_UPDATE_PRE_FIX", "POST_FIX",
     "PRE_FIX", "PROPOSED", "VARIANTS", "ProtocolSpec",
 ]
+
+# Each name of __all__ is imported from the first module below that has it, on first use
+# (PEP 562), so checking the benchmark spec does not import the protocol spec.
+_MODULES = ("pause_update", "protocol")
+
+
+def __getattr__(name: str) -> Any:
+    if name in __all__:
+        for home in _MODULES:
+            module = import_module(f".{home}", __name__)
+            if hasattr(module, name):
+                value = getattr(module, name)
+                globals()[name] = value
+                return value
+    raise AttributeError(f"module 'spec' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

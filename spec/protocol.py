@@ -64,6 +64,7 @@ from typing import Any, NamedTuple
 
 from model_check import (Parameter, ParameterError, Property, Spec, always, eventually, leads_to,
                          sometimes)
+from model_check.record import mutable_record
 
 from . import labels as L
 
@@ -138,17 +139,11 @@ class State(NamedTuple):
     cancelled: int               # cancels the environment has made so far
 
 
-class _Work:
-    """A mutable copy of a State used while one step runs."""
+class _Work(mutable_record(State)):  # type: ignore[misc]
+    """A mutable copy of a State used while one step runs (``_Work(state)``, then
+    ``freeze()``; generated from ``State._fields``)."""
 
-    __slots__ = State._fields
-
-    def __init__(self, state: State) -> None:
-        for name, value in zip(State._fields, state):
-            setattr(self, name, value)
-
-    def freeze(self) -> State:
-        return State(*(getattr(self, name) for name in State._fields))
+    __slots__ = ()
 
     def set_pc(self, p: int, label: str) -> None:
         pc = self.pc

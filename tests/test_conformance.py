@@ -20,7 +20,7 @@ from impl.engine.harness import machine
 from impl.machinery.conformance import ConformanceError
 from impl.engine import (ENGINES, Communicator, PostFixEngine, PreFixEngine, Request, always_writer,
                          check_then_act, perturbed)
-from impl.machinery.explore import compare, describe, explore
+from impl.engine.explore import compare, describe, explore
 from impl.engine.rwlock import RWLock
 from spec.protocol import VARIANTS
 

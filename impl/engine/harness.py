@@ -37,6 +37,7 @@ from spec.protocol import KINDS as SPEC_KINDS
 from spec.protocol import CANCELLABLE, GHOST, NOBODY, VARIANTS, ProtocolSpec, State
 
 from ..machinery.controlled import ControlError, ControlledLoop
+from ..machinery.explore import CANCEL_SUFFIX
 from .core import ENGINES, Engine, Generation, Request, Update, UpdateReply
 from ..machinery.positions import PositionError, engine_label
 from ..machinery.stacks import frames, started
@@ -44,8 +45,7 @@ from .weights import WeightUpdateError, perturbed
 
 #: Every update entry point (the spec's ``kinds``): all but disk have a communicator.
 KINDS = SPEC_KINDS
-#: ``Harness.step(NAME + CANCEL_SUFFIX)`` cancels NAME's call (the spec's cancel action).
-CANCEL_SUFFIX = "!cancel"
+
 
 #: A lock re-acquired inside ``Condition.wait`` -> the first acquire's label, for a spec with
 #: no step of its own there (see :meth:`Harness.fold`).
@@ -69,6 +69,22 @@ async def send_update(engine: Engine, kind: str, weights: dict[str, torch.Tensor
                          f"{', '.join(KINDS)}")
     torch.save(weights, path)
     return await engine.update_weights_from_disk(path, flush_cache=flush_cache)
+
+
+_SPECS: dict[tuple[str, tuple[tuple[str, Any], ...]], ProtocolSpec] = {}
+
+
+def _spec(variant: str, params: dict[str, Any]) -> ProtocolSpec:
+    """The spec of ``variant`` with ``params``, built once per distinct set (an exploration
+    builds thousands of harnesses of one scenario; the spec is only read)."""
+    key = (variant, tuple(sorted(params.items())))
+    try:
+        spec = _SPECS.get(key)
+    except TypeError:  # an unhashable parameter value: no caching
+        return VARIANTS[variant](**params)
+    if spec is None:
+        spec = _SPECS[key] = VARIANTS[variant](**params)
+    return spec
 
 
 class ReplayDiverged(ControlError):
@@ -101,7 +117,7 @@ class Harness:
         if variant not in VARIANTS:
             raise ValueError(f"unknown variant {variant!r}; valid: {', '.join(VARIANTS)}")
         self.variant = variant
-        self.spec: ProtocolSpec = VARIANTS[variant](**params)
+        self.spec: ProtocolSpec = _spec(variant, params)
         if "abort" in self.spec.modes and not self.spec.quiet_timer:
             raise ValueError("an abort-mode pause needs timer=quiet on the controlled loop, "
                              "which fires timers only when no task can run")

@@ -190,7 +190,7 @@ def mutated_copy(mutant: Mutant, into: Path) -> Path:
 
 def _gate() -> None:
     """Run in the mutated copy's process: print one JSON line {killed_by, detail}."""
-    from impl.machinery.explore import compare, describe, explore
+    from impl.engine.explore import compare, describe, explore
     from model_check import check
     from model_check.report import to_json
     from spec.protocol import VARIANTS

@@ -48,15 +48,11 @@ class TinyLM(nn.Module):
 
     def __init__(self, vocab: int = 32, dim: int = 8, seed: int = 0) -> None:
         super().__init__()
-        generator = torch.Generator().manual_seed(seed)
+        w = _initial_weights(vocab, dim, seed)
         self.vocab = vocab
-        self.embed = nn.Embedding(vocab, dim)
-        self.hidden = nn.Linear(dim, dim)
-        self.out = nn.Linear(dim, vocab)
-        with torch.no_grad():
-            for p in self.parameters():
-                p.copy_(torch.randn(p.shape, generator=generator) * 0.5)
-        self.requires_grad_(False)
+        self.embed = nn.Embedding(vocab, dim, _weight=w["embed.weight"].clone(), _freeze=True)
+        self.hidden = _linear(w["hidden.weight"], w["hidden.bias"])
+        self.out = _linear(w["out.weight"], w["out.bias"])
 
     @torch.no_grad()
     def next_tokens(self, tokens: list[int]) -> list[int]:
@@ -105,6 +101,35 @@ class TinyLM(nn.Module):
         staged = {name: tensor.detach().clone() for name, tensor in weights.items()}
         for name, tensor in staged.items():
             current[name].copy_(tensor)
+
+
+_INITIAL: dict[tuple[int, int, int], dict[str, torch.Tensor]] = {}
+
+
+def _initial_weights(vocab: int, dim: int, seed: int) -> dict[str, torch.Tensor]:
+    """The initial weights of ``TinyLM(vocab, dim, seed)``: seeded normal draws times 0.5, in
+    parameter order, computed once per key (an exploration builds thousands of engines).
+    Callers copy them; these tensors are never handed out."""
+    key = (vocab, dim, seed)
+    weights = _INITIAL.get(key)
+    if weights is None:
+        generator = torch.Generator().manual_seed(seed)
+        shapes = (("embed.weight", (vocab, dim)), ("hidden.weight", (dim, dim)),
+                  ("hidden.bias", (dim,)), ("out.weight", (vocab, dim)), ("out.bias", (vocab,)))
+        weights = {name: torch.randn(shape, generator=generator) * 0.5 for name, shape in shapes}
+        _INITIAL[key] = weights
+    return weights
+
+
+def _linear(weight: torch.Tensor, bias: torch.Tensor) -> nn.Linear:
+    """An ``nn.Linear`` holding copies of ``weight`` and ``bias`` (no grad), built without
+    its random initialisation, which would be overwritten at once."""
+    layer = nn.Linear.__new__(nn.Linear)
+    nn.Module.__init__(layer)
+    layer.in_features, layer.out_features = int(weight.shape[1]), int(weight.shape[0])
+    layer.weight = nn.Parameter(weight.clone(), requires_grad=False)
+    layer.bias = nn.Parameter(bias.clone(), requires_grad=False)
+    return layer
 
 
 def _tensor_problem(tensor: object, want: torch.Tensor) -> str:

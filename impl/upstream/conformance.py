@@ -362,7 +362,7 @@ def conformance(factory: DriverFactory, variant: str, kind: str,
 
         error: BaseException | None = None
         try:
-            found = explore(variant, max_states=max_states, make=make, **params)
+            found = explore(make, max_states=max_states)
         except (Unsupported, PositionError, RuntimeError, KeyError) as exc:
             error = exc
         finally:
