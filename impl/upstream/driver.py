@@ -29,6 +29,15 @@ the generate path               ``_validate_and_resolve_lora`` / ``_resolve_lora
                                 ``tokenizer``
 weight bookkeeping              ``_update_weight_version_if_provided``,
                                 ``_update_model_path_info``, ``model_update_tmp``
+dispatch (0.5.15 on)            ``_dispatch_to_scheduler`` (a plain send, as
+                                ``send_pyobj``) and ``_async_dispatch_to_scheduler``
+                                (awaits the send's done future, as ``await send_pyobj``
+                                did before): see :data:`SELF_STUBS`
+later bookkeeping (0.5.14 on)   ``elastic_worker_count`` (1), ``config_value``,
+                                ``_discard_pending_req_states``,
+                                ``_release_req_states_on_failure``, and from 0.5.20 an
+                                awaited ``_send_one_request`` that never suspends: see
+                                :data:`SELF_STUBS`
 the real pieces                 ``is_pause``, ``is_pause_cond`` (asyncio.Condition),
                                 ``model_update_lock`` (SGLang's RWLock, compiled from the
                                 wheel), ``update_weights_from_{distributed,tensor,ipc}_
@@ -36,7 +45,10 @@ the real pieces                 ``is_pause``, ``is_pause_cond`` (asyncio.Conditi
                                 wheel), ``model_update_result`` (the disk slot)
 globals                         ``asyncio``, ``nullcontext``, ``copy``, ``deque``, ``logging``,
                                 ``time``, ``uuid``, ``GenerateReqInput``, ``EmbeddingReqInput``,
-                                the communicator's and RWLock's class names
+                                the communicator's and RWLock's class names, and the later
+                                module-level helpers of :data:`GLOBAL_STUBS`
+                                (``normalize_serialized_named_tensor_payloads``,
+                                ``get_parallel``, ``get_disagg``, ``get_serving``)
 ==============================  =============================================================
 
 Anything else a method touches is an :class:`Unsupported` ("unsupported: needs X"): a free
@@ -87,9 +99,87 @@ STUB_SURFACE = frozenset({
     "model_update_lock", "model_update_result",
     "update_weights_from_distributed_communicator", "update_weights_from_tensor_communicator",
     "update_weights_from_ipc_communicator",
+    # later releases (one entry each in SELF_STUBS, with why each is faithful)
+    "_dispatch_to_scheduler", "_async_dispatch_to_scheduler", "elastic_worker_count",
+    "config_value", "_discard_pending_req_states", "_release_req_states_on_failure",
 })
+
+#: The stubs later releases need on ``self``, one entry each: what the real thing does, and
+#: why the stub is faithful for the lock protocol (none of them suspends where the real one
+#: does not, takes a lock, or changes an await of the real methods).
+SELF_STUBS: dict[str, str] = {
+    "_dispatch_to_scheduler": (
+        "0.5.15 on: the send every message goes through (stamps the HTTP worker's IPC name "
+        "in multi-tokenizer mode only, then a non-blocking zmq send). A plain synchronous "
+        "call in the real code too: the stub hands the object to send_pyobj, no suspension."),
+    "_async_dispatch_to_scheduler": (
+        "0.5.15 on: pause and continue send with `await async_sock_send(socket, obj)`, an "
+        "awaited zmq.asyncio send. It replaces `await self.send_to_scheduler.send_pyobj(obj)` "
+        "and keeps that await: the stub awaits send_pyobj's done future (a send on a free "
+        "socket completes at once), so CL is held across the same non-suspending await."),
+    "elastic_worker_count": (
+        "0.5.16 on: the number of data-parallel ranks the tokenizer manager talks to (the "
+        "disk slot's expected replies, routed_dp_rank checks); 1, as dp_size is 1."),
+    "config_value": (
+        "0.5.17 on: a config field in effect (control-plane updates first, then "
+        "server_args); no control-plane updates here, so the server_args value. Plain call."),
+    "_discard_pending_req_states": (
+        "0.5.14 - 0.5.19: on a failure of generate_request, drop the request's rid_to_state "
+        "entry (plain dict pops, no await). 0.5.17's version also aborts an already "
+        "dispatched request by rid; the scheduler model has no per-request abort, so the "
+        "stub records 'needs' if it is ever asked to drop a dispatched request."),
+    "_release_req_states_on_failure": (
+        "0.5.20 on: the same clean-up (argument: the request ids, later a dict of states): "
+        "an undelivered state is deleted, a dispatched one is aborted by rid. Plain call; a "
+        "dispatched request makes the stub record 'needs' (no per-request abort in the "
+        "model); the scenarios never fail a request, so it never runs there."),
+    "_send_one_request (awaited)": (
+        "0.5.20 on: an async method (prepares multimodal features for dispatch, then the "
+        "synchronous send). For a text request `prepare_for_dispatch_async` returns [] "
+        "before any await and the rest is synchronous, so awaiting it never suspends: the "
+        "stub is an async def with no await, chosen when generate_request awaits it."),
+    "_init_req_state": (
+        "creates the request's state in rid_to_state (0.5.11 on). 0.5.22 on reads "
+        "`self.rid_to_state[rid]` right after it, so the stub stores a placeholder state "
+        "(not yet dispatched); the tokenization stub puts the scheduler model's request in "
+        "its place, as before. Plain call, no await."),
+}
+
+#: The module-level helpers later releases call, one entry each (name -> why faithful).
+GLOBAL_STUBS_DOC: dict[str, str] = {
+    "normalize_serialized_named_tensor_payloads": (
+        "0.5.15 on, update_weights_from_tensor before taking CL: decodes each payload of "
+        "`serialized_named_tensors` (base64 text or bytes) into bytes. Pure and synchronous; "
+        "the stub returns the list unchanged (the scheduler model never reads payloads)."),
+    "get_parallel": (
+        "0.5.18 on, the update entry points' dp assertion: the process-wide parallel "
+        "context. The stub: dp_size=1, enable_dp_attention=False, as server_args."),
+    "get_disagg": (
+        "0.5.19 on, generate_request: the disaggregation config bag. The stub: "
+        "language_only=False (no encoder/language split), as server_args."),
+    "get_serving": (
+        "0.5.19 on, generate_request: the serving config bag. The stub: "
+        "enable_strict_thinking=False, tokenizer_worker_num=1 (one tokenizer manager)."),
+}
+
+
+def _normalize_serialized_named_tensor_payloads(payloads: Any) -> Any:
+    return payloads
+
+
+_PARALLEL = SimpleNamespace(dp_size=1, enable_dp_attention=False)
+_DISAGG = SimpleNamespace(language_only=False)
+_SERVING = SimpleNamespace(enable_strict_thinking=False, tokenizer_worker_num=1)
+
+#: the module-level helpers' stubs (see GLOBAL_STUBS_DOC)
+GLOBAL_STUBS: dict[str, Any] = {
+    "normalize_serialized_named_tensor_payloads": _normalize_serialized_named_tensor_payloads,
+    "get_parallel": lambda: _PARALLEL,
+    "get_disagg": lambda: _DISAGG,
+    "get_serving": lambda: _SERVING,
+}
 GLOBAL_SURFACE = ("asyncio", "nullcontext", "copy", "deque", "logging", "logger", "time", "uuid",
-                  "GenerateReqInput", "EmbeddingReqInput", "RWLock")
+                  "GenerateReqInput", "EmbeddingReqInput", "RWLock", *GLOBAL_STUBS)
 _SAFE_IMPORTS = {"asyncio", "typing", "collections", "contextlib", "copy", "logging",
                  "dataclasses", "time", "uuid", "__future__", "enum", "abc"}
 
@@ -369,6 +459,8 @@ class Driver:
         self.is_pause_cond = asyncio.Condition()
         self.model_update_lock = self._rwlock_cls()
         self.model_update_result = None
+        self.elastic_worker_count = 1        # SELF_STUBS
+        self._dispatched: set[str] = set()   # rids handed to the scheduler
         for kind in ("distributed", "tensor", "ipc"):
             setattr(self, f"update_weights_from_{kind}_communicator", self._new_comm())
 
@@ -406,16 +498,32 @@ class Driver:
     async def _resolve_lora_path(self, obj: Any) -> None:
         return None
 
+    def _dispatch_to_scheduler(self, obj: Any) -> None:   # SELF_STUBS
+        self.send_to_scheduler.send_pyobj(obj)
+
+    async def _async_dispatch_to_scheduler(self, obj: Any) -> None:   # SELF_STUBS
+        await self.send_to_scheduler.send_pyobj(obj)
+
+    def config_value(self, name: str) -> Any:   # SELF_STUBS
+        return getattr(self.server_args, name)
+
+    def _discard_pending_req_states(self, obj: Any, *lifecycles: Any) -> None:   # SELF_STUBS
+        _drop_states(self, [obj.rid] if obj.is_single else list(obj.rid))
+
+    def _release_req_states_on_failure(self, request_states: Any) -> None:   # SELF_STUBS
+        _drop_states(self, list(request_states))
+
     async def _tokenize_one_request(self, obj: Any) -> Any:
         await asyncio.sleep(0)   # tokenization: awaited work between the reader and the send
         req = self._side.new_request(self._max_tokens)
         self.rid_to_state[obj.rid] = req
-        return Tokenized(self._needs, req=req)
+        return Tokenized(self._needs, req=req, rid=obj.rid)
 
     def _send_one_request(self, *args: Any) -> Any:
         # (tokenized) from 0.5.8 on; (obj, tokenized, created_time) before, returning the state
         tokenized = next(a for a in args if isinstance(a, Tokenized))
         self.send_to_scheduler.send_pyobj(tokenized)
+        self._dispatched.add(tokenized.rid)
         return tokenized.req
 
     async def _wait_one_response(self, obj: Any, *args: Any) -> Any:
@@ -423,7 +531,10 @@ class Driver:
         out = await self.rid_to_state[obj.rid].future
         yield out
 
-    def _init_req_state(self, *args: Any) -> None:
+    def _init_req_state(self, obj: Any = None, *args: Any) -> None:
+        # a placeholder state until tokenization makes the scheduler's request (SELF_STUBS)
+        if obj is not None and getattr(obj, "is_single", False):
+            self.rid_to_state.setdefault(obj.rid, SimpleNamespace(dispatched=False))
         return None
 
     def _update_weight_version_if_provided(self, version: Any) -> None:
@@ -467,6 +578,30 @@ def _module_imports_ok(tree: ast.Module) -> list[str]:
     return bad
 
 
+def _awaits_send_one_request(ex: Extraction) -> bool:
+    """Whether this release's generate_request awaits ``self._send_one_request`` (0.5.20 on)."""
+    m = ex.methods.get("generate_request")
+    return m is not None and any(
+        isinstance(n, ast.Await) and isinstance(n.value, ast.Call)
+        and isinstance(n.value.func, ast.Attribute) and n.value.func.attr == "_send_one_request"
+        for n in ast.walk(m.node))
+
+
+def _drop_states(d: Driver, rids: list[str]) -> None:
+    """The failure clean-up's stub: drop undelivered states; a dispatched request would be
+    aborted by rid in the real code, which the scheduler model has no message for."""
+    for rid in rids:
+        if rid in d._dispatched:
+            d._needs.append("an abort of one dispatched request (by rid)")
+            raise Unsupported("needs an abort of one dispatched request (by rid)")
+        d.rid_to_state.pop(rid, None)
+
+
+async def _send_one_request_awaited(self: Driver, *args: Any) -> Any:
+    """The awaited ``_send_one_request`` of 0.5.20 on (SELF_STUBS): no suspension."""
+    return Driver._send_one_request(self, *args)
+
+
 def build_factory(ex: Extraction,
                   transform: Callable[[ast.Module], ast.Module] | None = None) -> DriverFactory:
     """Compile ``ex``'s methods, RWLock and communicator into a :class:`Driver` subclass.
@@ -501,7 +636,8 @@ def build_factory(ex: Extraction,
                           "logging": logging, "logger": _LOG, "time": time, "uuid": uuid,
                           "GenerateReqInput": GenerateReqInput,
                           "EmbeddingReqInput": EmbeddingReqInput,
-                          "RWLock": rw_ns["RWLock"], ex.comm_class.name: comm_cls}
+                          "RWLock": rw_ns["RWLock"], ex.comm_class.name: comm_cls,
+                          **GLOBAL_STUBS}
     attrs: dict[str, Any] = {"_comm_cls": comm_cls, "_rwlock_cls": rw_ns["RWLock"],
                              "_comm_arg": comm_arg}
     by_file: dict[str, list[Method]] = {}
@@ -517,5 +653,7 @@ def build_factory(ex: Extraction,
         compile_nodes([m.node for m in methods], rel, file_ns, transform)
         for m in methods:
             attrs[m.name] = file_ns[m.name]
+    if _awaits_send_one_request(ex):
+        attrs["_send_one_request"] = _send_one_request_awaited
     cls = type("UpstreamTokenizerManager", (Driver,), attrs)
     return DriverFactory(cls, ex, unsupported)

@@ -96,13 +96,14 @@ class World:
             elif kind == "update":
                 req = UpdateReq(needs, kind=op[1], abort_all_requests=False, weight_version=None,
                                 load_format=None, model_path="model", flush_cache=False,
-                                torch_empty_cache=False)
+                                torch_empty_cache=False, serialized_named_tensors=[])
                 out = await getattr(d, f"update_weights_from_{op[1]}")(req)
                 self.results[name].append(out[0] if isinstance(out, tuple) else out)
             elif kind == "gen":
                 obj = GenerateReqInput(needs, rid=f"{name}-rid", is_single=True, lora_path=None,
                                        routed_dp_rank=None, stream=False, text="x",
-                                       input_ids=None, sampling_params={}, received_time=None)
+                                       input_ids=None, sampling_params={}, received_time=None,
+                                       return_prompt_token_ids=False, max_thinking_tokens=None)
                 async for out in d.generate_request(obj):
                     self.results[name].append(out)
             elif kind == "set":
