@@ -104,8 +104,8 @@ class Primitives:
 
     ``cond`` is the pause condition (its lock is CL), ``rw_lock`` / ``rw_cond`` the RWLock's
     internal lock (RL) and condition, ``result_events()`` the events the communicators'
-    callers in flight wait on (any other ``Event`` an update waits on is its turn in a
-    communicator's queue), and ``branch(frames, task)`` names an update's branch
+    callers in flight wait on (any other ``Event`` an update waits on, or any lock but CL and
+    RL it waits to acquire, is its turn in a communicator's queue), and ``branch(frames, task)`` names an update's branch
     (``paused`` or ``writer``) from its frames."""
 
     cond: asyncio.Condition
@@ -177,7 +177,12 @@ def label_of(prims: Primitives, task: asyncio.Task[Any], call: str) -> str:
     elif call == "update":
         branch = prims.branch(fs, task)
         event = next((f.f_locals.get("self") for f in fs if f.f_code is _EVENT_WAIT), None)
-        if event is not None and not any(event is r for r in prims.result_events()):
+        # queued for the turn: waiting on an event that is no caller's reply, or acquiring a
+        # lock that is neither CL nor RL (both matched above): a communicator that queues
+        # its callers on an asyncio.Lock (SGLang's FanOutCommunicator from 0.5.16)
+        queued = (event is not None and not any(event is r for r in prims.result_events())) \
+            or _LOCK_ACQUIRE in codes
+        if queued:
             pair = (L.QUEUED_ON[branch], L.RESUME[L.QUEUED_ON[branch]])  # queued for the turn
         else:
             pair = (L.REPLY_ON[branch], L.RESUME[L.REPLY_ON[branch]])    # awaits the reply

@@ -12,7 +12,8 @@ the RWLock's internal lock are replaced, before any task runs, by
 :class:`~impl.engine.locks.OwnedLock`, identical to ``asyncio.Lock`` in every scheduling respect),
 and an update's branch (its local ``is_paused``, or holding CL while it acts, as #22304 does;
 ``paused``; otherwise ``writer``).  A communicator is read by type: its one ``asyncio.Event``
-attribute is the call in flight, its one ``deque`` the queued callers' events.
+attribute is the call in flight, its one ``deque`` the queued callers' events, or, from
+0.5.16 on, its one ``asyncio.Lock`` the queue (:func:`_queue_of`).
 
 :func:`conformance` explores every schedule of each scenario of :data:`SCENARIOS` with
 :func:`impl.machinery.explore.explore` and compares the graph with the checker's graph of the variant
@@ -138,9 +139,9 @@ class SpecWorld:
         self.comms = [getattr(d, f"update_weights_from_{k}_communicator")
                       for k in self.spec.comms]
         for c in self.comms:
-            if not any(isinstance(v, deque) for v in vars(c).values()):
-                raise Unsupported(f"needs a deque of queued callers in {type(c).__name__} "
-                                  "(to read its state)")
+            if _queue_of(c) is None:
+                raise Unsupported(f"needs a deque of queued callers or an asyncio.Lock they "
+                                  f"queue on in {type(c).__name__} (to read its state)")
         self.prims = Primitives(d.is_pause_cond, rw._lock, rw._cond,
                                 lambda: [_result_event(c) for c in self.comms], self._branch)
 
@@ -227,8 +228,11 @@ class SpecWorld:
         return NOBODY
 
     def _comm_queue(self, comm: Any) -> tuple[int, ...]:
+        queue = _queue_of(comm)
+        if isinstance(queue, asyncio.Lock):   # callers waiting to acquire it, FIFO
+            return self._queued(queue._waiters)
         out = []
-        for ev in next(v for v in vars(comm).values() if isinstance(v, deque)):
+        for ev in queue:
             out += [self._by_future(f) for f in ev._waiters or ()]
         return tuple(out)
 
@@ -272,6 +276,19 @@ def _result_event(comm: Any) -> asyncio.Event | None:
     """The event the communicator's caller in flight waits on (``_result_event`` in SGLang;
     read by type, so a renamed attribute reads the same), or None."""
     return next((v for v in vars(comm).values() if isinstance(v, asyncio.Event)), None)
+
+
+def _queue_of(comm: Any) -> Any:
+    """Where a communicator's callers queue for their turn, read by type: its one ``deque``
+    of the queued callers' events (``_Communicator``, ``FanOutCommunicator`` up to 0.5.15),
+    else its one ``asyncio.Lock`` (``_queueing_lock``, from 0.5.16: the turn is the lock, a
+    caller queued is one waiting to acquire it, a caller handed the turn holds a done
+    waiter future until it resumes); None if it has neither."""
+    values = list(vars(comm).values())
+    found = next((v for v in values if isinstance(v, deque)), None)
+    if found is None:
+        found = next((v for v in values if isinstance(v, asyncio.Lock)), None)
+    return found
 
 
 def _calling_frames() -> list[types.FrameType]:
