@@ -333,6 +333,7 @@ class SchedulerSide:
         self._Request, self._Update, self._perturbed = Request, Update, perturbed
         self._ids = itertools.count(1)
         self.sent: list[str] = []          # message kinds sent, in order (vacuity guards)
+        self.update_owner: dict[int, str] = {}   # update uid -> the client task that sent it
 
     @property
     def monitor(self) -> Any:
@@ -351,8 +352,9 @@ class SchedulerSide:
 
     def new_update(self, kind: str) -> Any:
         uid = next(self._ids)
-        return self._Update(uid, kind, self._perturbed(self.engine.model, seed=100 + uid),
-                            asyncio.current_task())
+        task = asyncio.current_task()
+        self.update_owner[uid] = task.get_name() if task is not None else ""
+        return self._Update(uid, kind, self._perturbed(self.engine.model, seed=100 + uid), task)
 
     def new_request(self, max_tokens: int) -> Any:
         return self._Request(next(self._ids), max_tokens, 1,

@@ -25,16 +25,18 @@ D2    an in_place pause, then an abort-mode pause, a continue; one request      
 S1    a request holds a reader, an update waits for the writer side, a second    lost wakeup
       request waits behind it; the update may be cancelled (once, while
       suspended): a reader sleeps although no writer is active or waiting
-C1    a pause (in_place), then two same-kind updates; the first may be            stuck
-      cancelled: the second never gets the communicator. Disk (no communicator):
-      one paused update, cancelled; its reply hits the cancelled future in the    reply dies
-      shared slot
+C1    a pause (in_place), then two same-kind updates; the first may be            stuck or
+      cancelled: the second never gets the communicator, or it gets the           early
+      cancelled call's late reply and returns success before its own update
+      was applied. Disk (no communicator): one paused update, cancelled; its
+      reply hits the cancelled future in the shared slot                          reply dies
 ====  ==========================================================================  ===========
 
 S1 depends on the Python version (from CPython 3.13 a task cancelled out of
 ``Condition.wait`` passes its notification on); the verdict is for the running Python.
 
-*stuck*: a reachable state from which the hazard's ``watch`` client can never finish (a
+*early*: an update client returned success while no update it sent had been applied by
+the scheduler (a reply meant for another call). *stuck*: a reachable state from which the hazard's ``watch`` client can never finish (a
 deadlock, or a loop that never ends, such as D2's abort poll). Every exploration also counts
 ``stuck_states``, the states from which some client can never finish (progress). *mixed*: the scheduler model's monitor reports a request
 whose forward passes used two different weights without a pause between them.
@@ -121,6 +123,17 @@ def _harm_now(world: World, kind: str) -> str | None:
             if free and n not in ready and any(w.startswith("acquire_reader:") for w in where):
                 return (f"{n} sleeps in acquire_reader although no writer is active or "
                         f"waiting (the cancelled writer left without a notify)")
+    if kind == "early":
+        applied = {uid for uid, _, _ in world.side.monitor.applied}
+        owner = world.side.update_owner
+        for n in world.clients:
+            mine = {uid for uid, who in owner.items() if who == n}
+            if world.task_done(n) and world.exception(n) is None and not \
+                    world.loop.task(n).cancelled() and True in world.results.get(n, ()) \
+                    and mine and not mine & applied:
+                return (f"{n} returned success before its own update was applied (uids "
+                        f"{sorted(mine)} not yet applied; applied: {sorted(applied)}): it "
+                        f"was handed another call's reply")
     if kind == "reply_dies":
         exc = world.exception("reply")
         if exc is not None:
@@ -130,7 +143,8 @@ def _harm_now(world: World, kind: str) -> str | None:
 
 def explore(factory: DriverFactory, scenario: Scenario, harm: str, watch: str | None = None,
             max_states: int = 20_000) -> Exploration:
-    """Explore every schedule of ``scenario``; look for ``harm`` (mixed, reply_dies, stuck)."""
+    """Explore every schedule of ``scenario``; look for ``harm`` (mixed, reply_dies, stuck,
+    early, or several joined by ``+``)."""
     start = time.perf_counter()
     counts = {"schedules": 0, "steps": 0}
 
@@ -170,7 +184,7 @@ def explore(factory: DriverFactory, scenario: Scenario, harm: str, watch: str | 
             done.add(state)
         if watch is not None:
             info[state] = (world.task_done(watch), "")
-        h = _harm_now(world, harm)
+        h = next((x for k in harm.split("+") if (x := _harm_now(world, k)) is not None), None)
         if h is not None and found is None:
             found = (h, schedule)
         succ[state] = set()
@@ -213,7 +227,7 @@ def explore(factory: DriverFactory, scenario: Scenario, harm: str, watch: str | 
 
     # progress: the states from which every client can still finish
     live = can_reach(done) if complete else set()
-    if harm == "stuck" and complete:
+    if "stuck" in harm.split("+") and complete:   # a stuck state is reported first
         # the watched client can never finish from these states
         stuck = [s for s in reached if s not in can_reach({s for s, v in info.items() if v[0]})]
         if stuck:
@@ -317,7 +331,8 @@ HAZARDS: dict[str, Hazard] = {
     "D2": Hazard("D2", "stuck", _d2, watch="pauser2", needs_update=False, kinds=()),
     "S1": Hazard("S1", "lost_wakeup", _s1, needs_pause=False,
                  kinds=("distributed", "tensor", "ipc", "disk")),
-    "C1": Hazard("C1", "stuck", _c1, watch="upd2", harm_by_kind=(("disk", "reply_dies"),)),
+    "C1": Hazard("C1", "stuck+early", _c1, watch="upd2",
+                 harm_by_kind=(("disk", "reply_dies"),)),
     # not in the JSON table: RWLock writer exclusion, for the lock-edit mutants
     "RW": Hazard("RW", "overlap", _rw, needs_pause=False, kinds=("distributed", "tensor", "ipc")),
 }
