@@ -102,6 +102,7 @@ STUB_SURFACE = frozenset({
     # later releases (one entry each in SELF_STUBS, with why each is faithful)
     "_dispatch_to_scheduler", "_async_dispatch_to_scheduler", "elastic_worker_count",
     "config_value", "_discard_pending_req_states", "_release_req_states_on_failure",
+    "_raise_if_logical_request_aborted", "_raise_if_logical_rid_aborted",
 })
 
 #: The stubs later releases need on ``self``, one entry each: what the real thing does, and
@@ -138,6 +139,16 @@ SELF_STUBS: dict[str, str] = {
         "synchronous send). For a text request `prepare_for_dispatch_async` returns [] "
         "before any await and the rest is synchronous, so awaiting it never suspends: the "
         "stub is an async def with no await, chosen when generate_request awaits it."),
+    "_raise_if_logical_request_aborted / _raise_if_logical_rid_aborted": (
+        "0.5.17 only: raise RequestAbortedError when the request's state is gone or marked "
+        "`abort_requested`; generate_request calls them after the pause gate, after LoRA "
+        "resolution under the reader side and after tokenization. Plain checks, no await; "
+        "the stub reads the marks the abort_request stub keeps."),
+    "abort_request (marking)": (
+        "an abort-all sends AbortReq(abort_all=True) with no await; 0.5.17's also marks "
+        "every request state `abort_requested` first. Whether a release marks is read from "
+        "its own abort_request (Extraction.abort_all_marks_states); the stub then marks "
+        "every rid in rid_to_state, as the real loop over rid_to_state does."),
     "_init_req_state": (
         "creates the request's state in rid_to_state (0.5.11 on). 0.5.22 on reads "
         "`self.rid_to_state[rid]` right after it, so the stub stores a placeholder state "
@@ -186,6 +197,11 @@ _SAFE_IMPORTS = {"asyncio", "typing", "collections", "contextlib", "copy", "logg
 _LOG = logging.getLogger("impl.upstream.sglang")
 _LOG.addHandler(logging.NullHandler())
 _LOG.propagate = False
+
+
+class RequestAbortedError(ValueError):
+    """What 0.5.17's request path raises for a request an abort-all marked (SGLang's own
+    class of that name is a ValueError too)."""
 
 
 class Unsupported(BaseException):
@@ -463,6 +479,7 @@ class Driver:
         self.model_update_result = None
         self.elastic_worker_count = 1        # SELF_STUBS
         self._dispatched: set[str] = set()   # rids handed to the scheduler
+        self._aborted: set[str] = set()      # rids whose state an abort-all marked (0.5.17)
         for kind in ("distributed", "tensor", "ipc"):
             setattr(self, f"update_weights_from_{kind}_communicator", self._new_comm())
 
@@ -483,7 +500,19 @@ class Driver:
 
     def abort_request(self, rid: str = "", abort_all: bool = False) -> None:
         if abort_all:
+            # 0.5.17's abort_request also marks every request state aborted: the compiled
+            # class's _marks_aborted, read from the release (abort_all_marks_states)
+            if any(c.__dict__.get("_marks_aborted", False) for c in type(self).__mro__):
+                self._aborted.update(self.rid_to_state)
             self.send_to_scheduler.send_pyobj(AbortAll(self._needs))
+
+    def _raise_if_logical_rid_aborted(self, logical_rid: str) -> None:   # SELF_STUBS
+        if logical_rid not in self.rid_to_state or logical_rid in self._aborted:
+            raise RequestAbortedError(f"Request {logical_rid} was aborted")
+
+    def _raise_if_logical_request_aborted(self, obj: Any) -> None:   # SELF_STUBS
+        for logical_rid in ([obj.rid] if obj.is_single else list(obj.rid)):
+            self._raise_if_logical_rid_aborted(logical_rid)
 
     def _set_default_priority(self, obj: Any) -> None:
         return None
@@ -655,6 +684,7 @@ def build_factory(ex: Extraction,
         compile_nodes([m.node for m in methods], rel, file_ns, transform)
         for m in methods:
             attrs[m.name] = file_ns[m.name]
+    attrs["_marks_aborted"] = ex.abort_all_marks_states
     if _awaits_send_one_request(ex):
         attrs["_send_one_request"] = _send_one_request_awaited
     cls = type("UpstreamTokenizerManager", (Driver,), attrs)

@@ -148,6 +148,22 @@ class Extraction:
             and isinstance(n.ctx, ast.Store) for n in ast.walk(m.node))
 
     @property
+    def abort_all_marks_states(self) -> bool:
+        """Whether the tokenizer manager's ``abort_request`` marks request states aborted
+        (assigns ``.abort_requested``; 0.5.17 does it for every state on an abort-all)."""
+        text = self.texts.get("sglang/srt/managers/tokenizer_manager.py")
+        if not text:
+            return False
+        for cls in _classes(ast.parse(text)):
+            for n in cls.body:
+                if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)) \
+                        and n.name == "abort_request":
+                    return any(isinstance(t, ast.Attribute) and t.attr == "abort_requested"
+                               for a in ast.walk(n) if isinstance(a, ast.Assign)
+                               for t in a.targets)
+        return False
+
+    @property
     def reply_branch(self) -> bool:
         m = self.methods.get("_handle_update_weights_from_disk_req_output")
         return m is not None and "model_update_result" in ast.unparse(m.node)
