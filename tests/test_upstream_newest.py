@@ -18,17 +18,18 @@ from impl.upstream.check import Row, check_source
 from impl.upstream.fetch import FetchError, Source, fetch_wheel
 
 NEWEST = "0.5.23"
+MARKS_ABORTED = "0.5.17"   # the one release whose abort-all marks request states
 _ROWS: dict[tuple[str, ...], list[Row]] = {}
 
 
-def _source() -> Source:
+def _source(version: str = NEWEST) -> Source:
     try:
-        wheel = fetch_wheel(NEWEST)
+        wheel = fetch_wheel(version)
     except FetchError as exc:
         if os.environ.get("TOCTOU_REQUIRE_UPSTREAM") == "1":
-            pytest.fail(f"TOCTOU_REQUIRE_UPSTREAM=1 but SGLang {NEWEST} cannot be had: {exc}")
-        pytest.skip(f"SGLang {NEWEST} cannot be downloaded (offline?): {exc}")
-    return Source.from_wheel(wheel, NEWEST)
+            pytest.fail(f"TOCTOU_REQUIRE_UPSTREAM=1 but SGLang {version} cannot be had: {exc}")
+        pytest.skip(f"SGLang {version} cannot be downloaded (offline?): {exc}")
+    return Source.from_wheel(wheel, version)
 
 
 def _rows(hazards: tuple[str, ...], kinds: tuple[str, ...], conformance: bool) -> dict[str, Row]:
@@ -73,3 +74,15 @@ def test_newest_release_conforms_and_keeps_a1() -> None:
     assert all(s["states"] > 300 for s in conf["scenarios"])
     assert tensor.hazards["A1"] == "reproduced"
     assert "two weight versions while unpaused" in tensor.details["A1"]["harm"]
+
+
+def test_0_5_17_abort_all_reaches_a_request_not_yet_sent_so_a1_is_absent() -> None:
+    """0.5.17 only: an abort-all marks every request state and the request path raises
+    before sending a marked request, so the woken request A1 needs gives up instead of
+    running across the paused-branch update (a few seconds)."""
+    src = _source(MARKS_ABORTED)
+    row = check_source(src, MARKS_ABORTED, hazards=("A1",), kinds=("tensor",),
+                       conformance=False)[0]
+    assert (row.pattern, row.variant) == ("post-fix", "POST_FIX")
+    assert row.hazards["A1"] == "absent", row.notes
+    assert row.details["A1"]["states"] > 500   # explored, not vacuous
