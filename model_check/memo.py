@@ -317,8 +317,11 @@ class Engine:
         for mask, table in entries:
             if mask == read:
                 table[code & mask] = value
-                return
-        entries.append((read, {code & read: value}))
+                break
+        else:
+            entries.append((read, {code & read: value}))
+        # lookups try the read sets in this order: the largest tables (most often hit) first
+        entries.sort(key=lambda entry: -len(entry[1]))
 
     def successors(self, code: int) -> list[tuple[Action, int]]:
         """Every ``(action, packed next state)``, in the order of ``actions``."""
@@ -407,9 +410,11 @@ def search(engine: Engine, spec: Any, props: Sequence[Property], check_deadlock:
     from .checker import _diagnose, resident_memory
 
     unpack = engine.unpack
-    successors = engine.successors
+    parts = [(k, entries) for k, (_, entries) in enumerate(engine.enabled)]
+    miss_enabled, miss_step = engine.miss_enabled, engine.miss_step
     is_done = spec.is_done
     index: dict[int, int] = {}
+    setdefault = index.setdefault
     codes: list[int] = []
     parent: list[int] = []
     via: list[Any] = []
@@ -453,7 +458,7 @@ def search(engine: Engine, spec: Any, props: Sequence[Property], check_deadlock:
     except Exception as exc:
         raise SpecError(f"{spec.title}: init_states() or a property on an initial state "
                         f"raised {exc!r}") from exc
-    initial = len(codes)
+    initial = n = len(codes)
     frontier = list(range(initial))
     transitions = 0
     depth = 0
@@ -465,32 +470,48 @@ def search(engine: Engine, spec: Any, props: Sequence[Property], check_deadlock:
             successor_level: list[int] = []
             for i in frontier:
                 code = codes[i]
-                succ = successors(code)
-                if not succ:
+                # engine.successors(code), inlined: the enabled parts, then each action's step
+                count = 0
+                for k, entries in parts:
+                    for mask, table in entries:
+                        acts = table.get(code & mask)
+                        if acts is not None:
+                            break
+                    else:
+                        acts = miss_enabled(k, code)
+                    for a, steps in acts:
+                        for mask, table in steps:
+                            delta = table.get(code & mask)
+                            if delta is not None:
+                                break
+                        else:
+                            delta = miss_step(a, steps, code)
+                        t = (code & delta[0]) | delta[1]
+                        count += 1
+                        j = setdefault(t, n)
+                        if j == n:
+                            n += 1
+                            codes.append(t)
+                            parent.append(i)
+                            via.append(a)
+                            successor_level.append(j)
+                            if always_left or sometimes_left:
+                                state = unpack(t)
+                                if always_left:
+                                    for name, pred in always_left:
+                                        if not pred(state):
+                                            note_new(j, state)
+                                            break
+                                if sometimes_left:
+                                    for name, pred in sometimes_left:
+                                        if pred(state):
+                                            note_new(j, state)
+                                            break
+                if not count:
                     if check_deadlock and "deadlock" not in found and not is_done(unpack(code)):
                         found["deadlock"] = ("deadlock", i)
                     continue
-                transitions += len(succ)
-                for a, t in succ:
-                    n = len(codes)
-                    j = index.setdefault(t, n)
-                    if j == n:
-                        codes.append(t)
-                        parent.append(i)
-                        via.append(a)
-                        successor_level.append(j)
-                        if always_left or sometimes_left:
-                            state = unpack(t)
-                            if always_left:
-                                for name, pred in always_left:
-                                    if not pred(state):
-                                        note_new(j, state)
-                                        break
-                            if sometimes_left:
-                                for name, pred in sometimes_left:
-                                    if pred(state):
-                                        note_new(j, state)
-                                        break
+                transitions += count
                 if len(codes) > limit:
                     stopped_by = "states"
                     break
