@@ -224,7 +224,7 @@ def check(
         graph, never symmetry-reduced); naming one in ``properties`` implies it.  A
         violation adds a lasso discovery.
     memo : bool
-        Run the memo path (:mod:`model_check.memo`) when the spec declares ``steps()`` and
+        Run the memo path (:mod:`model_check.memo`) when the spec declares ``memo_steps()`` and
         neither the graph nor symmetry reduction is asked for; False runs the plain path.
 
     Specs that return a :class:`model_check.fast.FastModel` from ``fast_model()`` run on

@@ -68,7 +68,7 @@ class Steps:
     ...         else: w.on = not w.on
     ...     def next_state(self, s, a):
     ...         w = Work(s); self._apply(w, a); return w.freeze()
-    ...     def steps(self): return Steps(Work, self._apply, (self._inc, self._flip))
+    ...     def memo_steps(self): return Steps(Work, self._apply, (self._inc, self._flip))
     >>> from model_check import check
     >>> r = check(Count())
     >>> r.path, r.states, r.transitions
@@ -96,23 +96,23 @@ class Engine:
         record = steps.record
         state_type = getattr(record, "_state_type", None)
         if not isinstance(record, type) or state_type is None:
-            raise SpecError(f"{title}: steps().record must be a class made by "
+            raise SpecError(f"{title}: memo_steps().record must be a class made by "
                             f"model_check.record.mutable_record (or a subclass), not {record!r}")
         fields: tuple[str, ...] = state_type._fields
         descriptors = []
         for name in fields:
             d = getattr(record, name, None)
             if not isinstance(d, types.MemberDescriptorType):
-                raise SpecError(f"{title}: steps().record's field {name!r} is not a slot")
+                raise SpecError(f"{title}: memo_steps().record's field {name!r} is not a slot")
             descriptors.append(d)
         bits = steps.bits
         for what, names in (("bits", bits if isinstance(bits, Mapping) else {}),
                             ("split", steps.split)):
             unknown = [k for k in names if k not in fields]
             if unknown:
-                raise SpecError(f"{title}: steps().{what} names no field {unknown[0]!r}")
+                raise SpecError(f"{title}: memo_steps().{what} names no field {unknown[0]!r}")
         if any(not isinstance(n, int) or n < 0 for n in steps.split.values()):
-            raise SpecError(f"{title}: steps().split must give each field a length >= 0")
+            raise SpecError(f"{title}: memo_steps().split must give each field a length >= 0")
         self.title = title
         self.steps = steps
         self.state_type = state_type
@@ -125,7 +125,7 @@ class Engine:
         for i, f in enumerate(fields):
             width = bits.get(f, 24) if isinstance(bits, Mapping) else bits
             if not isinstance(width, int) or width < 1:
-                raise SpecError(f"{title}: steps().bits must be positive integers: {bits!r}")
+                raise SpecError(f"{title}: memo_steps().bits must be positive integers: {bits!r}")
             elements = [-1] if self.split[i] < 0 else list(range(self.split[i]))
             self.sub.append([])
             for e in elements:
@@ -161,7 +161,7 @@ class Engine:
                 raise ModelCheckError(
                     f"{self.title}: field {self.fields[i]!r}" + (f" element {e}" if e >= 0 else "")
                     + f" takes more than {self.limits[k] + 1} distinct values; declare more "
-                    "bits for it in steps().bits")
+                    "bits for it in memo_steps().bits")
             ids[value] = n
             self.values[k].append(value)
         return n
@@ -170,7 +170,7 @@ class Engine:
         n = self.split[i]
         if type(value) is not tuple or len(value) != n:
             raise SpecError(f"{self.title}: field {self.fields[i]!r} is declared split into "
-                            f"{n} elements (steps().split), but has the value {value!r}")
+                            f"{n} elements (memo_steps().split), but has the value {value!r}")
         return value
 
     def pack(self, state: Any) -> int:
@@ -345,12 +345,13 @@ class Engine:
 
 
 def memo_engine(spec: Any) -> Engine | None:
-    """The memo path's engine for ``spec``, or None when it declares no steps."""
-    steps = spec.steps()
+    """The memo path's engine for ``spec``, or None when it declares no memo_steps()."""
+    steps = spec.memo_steps()
     if steps is None:
         return None
     if not isinstance(steps, Steps):
-        raise SpecError(f"{spec.title}: steps() returned {steps!r}, not a model_check.memo.Steps")
+        raise SpecError(f"{spec.title}: memo_steps() returned {steps!r}, "
+                        "not a model_check.memo.Steps")
     return Engine(steps, spec.title)
 
 
@@ -364,7 +365,7 @@ def validate_steps(engine: Engine, spec: Any,
     title = spec.title
     for s, pairs in explored:
         if type(s) is not engine.state_type:
-            raise SpecError(f"{title}: steps() declares states of type "
+            raise SpecError(f"{title}: memo_steps() declares states of type "
                             f"{engine.state_type.__name__}, but the spec has the state "
                             f"{_show(s)}")
         code = engine.pack(s)
@@ -373,15 +374,15 @@ def validate_steps(engine: Engine, spec: Any,
         try:
             got = [(a, engine.unpack(t)) for a, t in engine.successors(code)]
         except Exception as exc:
-            raise SpecError(f"{title}: steps() raised {exc!r} in state {_show(s)}") from exc
+            raise SpecError(f"{title}: memo_steps() raised {exc!r} in state {_show(s)}") from exc
         if [a for a, _ in got] != [a for a, _ in pairs]:
             raise SpecError(
-                f"{title}: steps().enabled disagrees with actions() in state {_show(s)}: "
+                f"{title}: memo_steps().enabled disagrees with actions() in state {_show(s)}: "
                 f"{[a for a, _ in got]!r} vs {[a for a, _ in pairs]!r}")
         for (a, t), (_, expected) in zip(got, pairs):
             if t != expected:
                 raise SpecError(
-                    f"{title}: steps().apply disagrees with next_state() for action {a!r} in "
+                    f"{title}: memo_steps().apply disagrees with next_state() for action {a!r} in "
                     f"state {_show(s)}: {_show(t)} vs {_show(expected)}")
 
 

@@ -314,7 +314,7 @@ class Spec:
         """
         return None
 
-    def steps(self) -> Any:
+    def memo_steps(self) -> Any:
         """Opt in to the memo path (optional): a :class:`model_check.memo.Steps` declaring
         that :meth:`next_state` applies a step to a
         :func:`model_check.record.mutable_record` copy of the state and that

@@ -333,7 +333,7 @@ class ProtocolSpec(Spec):
             L.BATCH_LOOP: self._batch_step,
             L.REPLY_LOOP: self._reply_step,
         }
-        # bits per packed value (steps()): each field may take up to 2**bits distinct values
+        # bits per packed value (memo_steps()): each field may take up to 2**bits distinct values
         self._bits = dict.fromkeys(("P", "wA", "paused", "bw", "slot_done", "dead", "mixed",
                                     "lied"), 1)
         self._bits.update(dict.fromkeys(("cl", "rl", "slot", "nR", "wW", "version", "cancelled",
@@ -362,7 +362,7 @@ class ProtocolSpec(Spec):
         return acts
 
     # actions() in parts that each read few fields (by attribute, so they run on a State or a
-    # record): the memo path (steps()) memoizes each part on the fields it reads.
+    # record): the memo path (memo_steps()) memoizes each part on the fields it reads.
     def _tasks_enabled(self, s: State | _Work) -> list[tuple[str, str]]:
         if s.dead:  # the server process died: nothing runs any more
             return []
@@ -398,7 +398,7 @@ class ProtocolSpec(Spec):
         return [(self.names[p], L.CANCEL) for p in range(self.sched)
                 if s.pc[p] in _CANCELLABLE]
 
-    def steps(self) -> Steps:
+    def memo_steps(self) -> Steps:
         """The steps on a :class:`_Work` record, for the memo path (model_check.memo)."""
         n = len(self.names)
         return Steps(_Work, self._apply, self._enabled, bits=self._bits,

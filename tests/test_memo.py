@@ -1,6 +1,6 @@
 """The memo path (model_check.memo) against the plain path, the reference.
 
-Both run on the pinned protocol specs (every spec that declares ``steps()``), with and without
+Both run on the pinned protocol specs (every spec that declares ``memo_steps()``), with and without
 stopping at the first violation, and must agree on every figure and every discovery's
 length; the memo path's traces must be real paths of the plain spec.  Then the declarations
 are checked: an ``enabled`` or ``apply`` that disagrees with the spec, a record that is not a
@@ -53,7 +53,7 @@ def assert_real_traces(spec: Spec, r: Any) -> None:
 
 
 MEMO_ENTRIES = [e for e in load() if not e.get("symmetry")
-                and TARGETS[e["spec"]](**e["params"]).steps() is not None]
+                and TARGETS[e["spec"]](**e["params"]).memo_steps() is not None]
 
 
 @pytest.mark.parametrize("entry", MEMO_ENTRIES, ids=entry_id)
@@ -131,12 +131,13 @@ class Toy(Spec):
         return w.freeze()
 
     def properties(self) -> list[Any]:
-        return [always("small", lambda s: s.n <= 4), sometimes("all_b", lambda s: s.pcs == ("b",) * 3)]
+        return [always("small", lambda s: s.n <= 4),
+                sometimes("all_b", lambda s: s.pcs == ("b",) * 3)]
 
     def is_done(self, s: S) -> bool:
         return True
 
-    def steps(self) -> Steps:
+    def memo_steps(self) -> Steps:
         return Steps(Work, self._apply, (self._ticks, self._others), split={"pcs": 3})
 
 
@@ -148,7 +149,7 @@ def test_toy_agrees_and_shares_steps() -> None:
 
 def test_toy_whole_field_reads_agree_too() -> None:
     class Whole(Toy):
-        def steps(self) -> Steps:  # no split: pcs is one value
+        def memo_steps(self) -> Steps:  # no split: pcs is one value
             return Steps(Work, self._apply, (self._ticks, self._others))
 
     assert figures(check(Whole())) == figures(plain(Whole()))
@@ -156,7 +157,7 @@ def test_toy_whole_field_reads_agree_too() -> None:
 
 def test_enabled_that_disagrees_with_actions_is_rejected() -> None:
     class Bad(Toy):
-        def steps(self) -> Steps:
+        def memo_steps(self) -> Steps:
             return Steps(Work, self._apply, (self._others,))
 
     with pytest.raises(SpecError, match="enabled disagrees with actions"):
@@ -170,7 +171,7 @@ def test_apply_that_disagrees_with_next_state_is_rejected() -> None:
             if a == "set":
                 w.n += 1
 
-        def steps(self) -> Steps:
+        def memo_steps(self) -> Steps:
             return Steps(Work, self._wrong, (self._ticks, self._others))
 
     with pytest.raises(SpecError, match="apply disagrees with next_state"):
@@ -179,15 +180,15 @@ def test_apply_that_disagrees_with_next_state_is_rejected() -> None:
 
 def test_bad_declarations_are_rejected() -> None:
     class NotRecord(Toy):
-        def steps(self) -> Steps:
+        def memo_steps(self) -> Steps:
             return Steps(object, self._apply, (self._ticks, self._others))
 
     class WrongLength(Toy):
-        def steps(self) -> Steps:
+        def memo_steps(self) -> Steps:
             return Steps(Work, self._apply, (self._ticks, self._others), split={"pcs": 2})
 
     class Unknown(Toy):
-        def steps(self) -> Steps:
+        def memo_steps(self) -> Steps:
             return Steps(Work, self._apply, (self._ticks, self._others), bits={"m": 3})
 
     with pytest.raises(SpecError, match="mutable_record"):
@@ -200,7 +201,7 @@ def test_bad_declarations_are_rejected() -> None:
 
 def test_too_few_bits_is_an_error_not_a_wrong_result() -> None:
     class Narrow(Toy):
-        def steps(self) -> Steps:
+        def memo_steps(self) -> Steps:
             return Steps(Work, self._apply, (self._ticks, self._others), bits={"n": 2},
                          split={"pcs": 3})
 
