@@ -13,8 +13,10 @@ reachable states are exhausted.  The order of actions is the spec's, so every fi
 (states, transitions, depth, traces) is deterministic.
 
 Specs that declare a :class:`model_check.fast.FastModel` run on the fast path of
-:mod:`model_check.fast` (packed states, level-batched numpy successors); this module's
-``_search`` stays the reference and both give the same figures.
+:mod:`model_check.fast` (packed states, level-batched numpy successors); specs that declare
+their steps on a mutable record (:class:`model_check.memo.Steps`) run on the memo path of
+:mod:`model_check.memo` (packed states, steps memoized on the fields they read).  This
+module's ``_search`` stays the reference and every path gives the same figures.
 
 Before the search, a validation pass explores the first ``validate`` states the slow way,
 calling every function twice, so a malformed spec is rejected with a precise message
@@ -103,6 +105,8 @@ class Result:
     ``limit`` names the limit (``"states"``, ``"seconds"``, ``"memory"``) that stopped an
     ``"inconclusive"`` search.  ``fast`` says the packed fast path ran (see
     :mod:`model_check.fast`); it keeps states packed, so ``state_list`` is then empty.
+    ``path`` names the search that ran: ``"plain"``, ``"fast"`` or ``"memo"``
+    (:mod:`model_check.memo`, which keeps ``state_list`` empty too).
     """
 
     spec: Spec
@@ -120,6 +124,7 @@ class Result:
     initial: int
     limit: str | None = None
     fast: bool = False
+    path: str = "plain"
 
     @property
     def primary(self) -> Discovery | None:
@@ -180,6 +185,7 @@ def check(
     symmetry: bool = False,
     all_discoveries: bool = False,
     liveness: bool = False,
+    memo: bool = True,
 ) -> Result:
     """Explore every reachable state of ``spec`` breadth-first and check its properties.
 
@@ -217,6 +223,9 @@ def check(
         (:func:`model_check.liveness.check_liveness`, on a second exploration of the full
         graph, never symmetry-reduced); naming one in ``properties`` implies it.  A
         violation adds a lasso discovery.
+    memo : bool
+        Run the memo path (:mod:`model_check.memo`) when the spec declares ``memo_steps()`` and
+        neither the graph nor symmetry reduction is asked for; False runs the plain path.
 
     Specs that return a :class:`model_check.fast.FastModel` from ``fast_model()`` run on
     the packed, vectorised fast path (same figures and trace lengths; traces are replayed
@@ -244,7 +253,13 @@ def check(
             "symmetry reduction cannot be combined with a state graph: its edges would lead "
             "to class representatives, not to the actions' real successors")
     engine = None if keep_graph else _fast_engine(spec, props, symmetry)
-    explored: list[tuple[Any, list[tuple[Any, Any]]]] | None = [] if engine else None
+    memo_engine = None
+    if engine is None and memo and not keep_graph and not symmetry:
+        from .memo import memo_engine as make_memo_engine
+
+        memo_engine = make_memo_engine(spec)
+    explored: list[tuple[Any, list[tuple[Any, Any]]]] | None = (
+        [] if engine or memo_engine else None)
     if validate:
         validate_spec(spec, props, limit=validate, explored=explored)
     report = _stderr_progress(sys.stderr) if progress is True else progress or None
@@ -255,6 +270,13 @@ def check(
             validate_model(engine, spec, props, explored or [])
         result = _fast_search(engine, spec, props, deadlock, not all_discoveries, max_states,
                               max_seconds, max_memory, report, progress_after)
+    elif memo_engine is not None:
+        if validate:
+            from .memo import validate_steps
+
+            validate_steps(memo_engine, spec, explored or [])
+        result = _memo_search(memo_engine, spec, props, deadlock, not all_discoveries,
+                              max_states, max_seconds, max_memory, report, progress_after)
     else:
         result = _search(spec, props, deadlock, max_states, keep_graph, report, progress_after,
                          spec.canonical if symmetry else None, max_seconds, max_memory,
@@ -313,6 +335,31 @@ def _fast_search(engine: Any, spec: Spec, props: list[Property], check_deadlock:
                      out.transitions, out.depth, seconds, None, [], len(out.initial),
                      out.limit)
     result.fast = True
+    result.path = "fast"
+    return result
+
+
+def _memo_search(engine: Any, spec: Spec, props: list[Property], check_deadlock: bool,
+                 stop_first: bool, max_states: int | None, max_seconds: float | None,
+                 max_memory: int | None, report: ProgressFn | None,
+                 progress_after: float) -> Result:
+    from .memo import search
+
+    start = time.perf_counter()
+    out = search(engine, spec, props, check_deadlock, stop_first, max_states, max_seconds,
+                 max_memory, report, progress_after, start)
+    seconds = time.perf_counter() - start
+
+    def trace(j: int) -> tuple[Step, ...]:
+        steps = []
+        while j >= 0:
+            steps.append(Step(out.via[j], engine.unpack(out.codes[j])))
+            j = out.parent[j]
+        return tuple(reversed(steps))
+
+    result = _result(spec, props, out.found, trace, out.complete, out.states,
+                     out.transitions, out.depth, seconds, None, [], out.initial, out.limit)
+    result.path = "memo"
     return result
 
 

@@ -27,13 +27,28 @@ import keyword
 from typing import Any
 
 _CACHE: dict[type, type] = {}
+_METHODS = ("freeze", "item", "set_item", "_state_type")
+
+
+def _item(self: Any, name: str, i: int) -> Any:
+    """Element ``i`` of the tuple field ``name`` (the memo path tracks this read alone)."""
+    return getattr(self, name)[i]
+
+
+def _set_item(self: Any, name: str, i: int, value: Any) -> None:
+    """Replace element ``i`` of the tuple field ``name`` (``0 <= i < len``) by ``value``."""
+    t = getattr(self, name)
+    setattr(self, name, t[:i] + (value,) + t[i + 1:])
 
 
 def mutable_record(state_type: type) -> type:
     """A class with one slot per field of the NamedTuple ``state_type``: ``Work(state)``
     copies the fields in, ``work.freeze()`` returns a new ``state_type`` (built without
     calling its ``__new__``, so no defaults or checks of its own run).  Subclass it with
-    ``__slots__ = ()`` to add helper methods.  One class per type (cached)."""
+    ``__slots__ = ()`` to add helper methods.  ``work.item(name, i)`` and
+    ``work.set_item(name, i, value)`` read and replace one element of a tuple field (the
+    memo path tracks them element by element for the fields a spec declares split).  One class per type (cached); its attribute
+    ``_state_type`` is ``state_type`` (the memo path, :mod:`model_check.memo`, reads it)."""
     cached = _CACHE.get(state_type)
     if cached is not None:
         return cached
@@ -42,7 +57,8 @@ def mutable_record(state_type: type) -> type:
             or not isinstance(fields, tuple) or not fields:
         raise TypeError(f"mutable_record needs a NamedTuple class with fields, got {state_type!r}")
     for name in fields:
-        if not name.isidentifier() or keyword.iskeyword(name) or name.startswith("__"):
+        if not name.isidentifier() or keyword.iskeyword(name) or name.startswith("__") \
+                or name in _METHODS:
             raise TypeError(f"{state_type.__name__}: field name {name!r} cannot be a slot")
     targets = ", ".join(f"self.{name}" for name in fields)
     source = (f"def __init__(self, state):\n    {targets}, = state\n"
@@ -53,7 +69,8 @@ def mutable_record(state_type: type) -> type:
     namespace["freeze"].__doc__ = f"The {state_type.__name__} these fields make now."
     cls = type(f"Mutable{state_type.__name__}", (), {
         "__slots__": fields, "__init__": namespace["__init__"], "freeze": namespace["freeze"],
-        "__module__": state_type.__module__,
+        "item": _item, "set_item": _set_item,
+        "__module__": state_type.__module__, "_state_type": state_type,
         "__doc__": f"A mutable working copy of a {state_type.__name__} (see "
                    "model_check.record.mutable_record).",
     })

@@ -314,6 +314,17 @@ class Spec:
         """
         return None
 
+    def memo_steps(self) -> Any:
+        """Opt in to the memo path (optional): a :class:`model_check.memo.Steps` declaring
+        that :meth:`next_state` applies a step to a
+        :func:`model_check.record.mutable_record` copy of the state and that
+        :meth:`actions` is the concatenation of functions reading the state by attribute;
+        the checker then memoizes each step on the fields it read.  None (the default)
+        keeps the plain path.  The validation pass compares the declaration with
+        :meth:`actions` and :meth:`next_state` on the first states (a difference is a
+        :class:`SpecError`)."""
+        return None
+
     def fields(self, state: State) -> dict[str, Any]:
         """The state as named variables, for printing only what a step changed."""
         if hasattr(state, "_asdict"):

@@ -22,6 +22,12 @@ fresh process, median of ``--repeat`` (default 3):
 * symmetry at G = 30 and G = 100: search seconds;
 * BREAKER (:mod:`spec.breaker`, a structurally different spec): fast path against plain path.
 
+``--protocol`` measures the protocol spec (POST_FIX, ``scenario=concurrent``, ``--requests``
+N, default 4, full space: ``check(spec, deadlock=False, properties=[])``) on the plain path
+(``memo=False``, the reference) and on the memo path (:mod:`model_check.memo`), each run a
+fresh process, the two alternating, median of ``--repeat``; it prints the load average
+before and after (the machine is shared).
+
 Figures are measured, never asserted: the machine is shared and noisy.  A peer that cannot
 be found is skipped with a message saying why and how to install it.
 """
@@ -111,6 +117,51 @@ def _run_ours(path: str, name: str, params: dict[str, Any], symmetry: bool) -> d
             raise SystemExit(f"{spec.title}: the fast path did not run")
     return {"states": r.states, "transitions": r.transitions, "seconds": r.seconds,
             "verdict": r.verdict, "peak_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}
+
+
+def _run_protocol(path: str, requests: int) -> dict[str, Any]:
+    """One full POST_FIX concurrent exploration on ``path`` (plain or memo), no properties."""
+    spec = TARGETS["POST_FIX"](scenario="concurrent", requests=requests)
+    cpu = time.process_time()
+    r = check(spec, deadlock=False, properties=[], memo=path == "memo")
+    cpu = time.process_time() - cpu
+    if r.path != path:
+        raise SystemExit(f"{spec.title}: the {path} path did not run ({r.path} did)")
+    return {"states": r.states, "transitions": r.transitions, "seconds": r.seconds,
+            "cpu": cpu, "peak_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}
+
+
+def protocol(args: argparse.Namespace) -> int:
+    """The protocol spec on the plain path and on the memo path, side by side."""
+    print(f"POST_FIX scenario=concurrent requests={args.requests}, full space, "
+          f"check(spec, deadlock=False, properties=[]); median of {args.repeat} fresh "
+          f"processes per path, alternating; load average before: "
+          f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}", flush=True)
+    samples: dict[str, list[dict[str, Any]]] = {"plain": [], "memo": []}
+    for _ in range(args.repeat):
+        for path in samples:
+            run = _spawn([sys.executable, "-m", "spec.bench", "--run-protocol", path,
+                          str(args.requests)], cwd=str(ROOT))
+            if run["rc"] != 0 or "states" not in run:
+                print(run["stderr"], file=sys.stderr)
+                return 1
+            samples[path].append(run)
+    figures = {path: (runs[0]["states"], runs[0]["transitions"], _median(runs, "seconds"),
+                      _median(runs, "cpu"), max(r["peak_kib"] for r in runs) / 1024)
+               for path, runs in samples.items()}
+    if len({(f[0], f[1]) for f in figures.values()}) != 1:
+        print("the two paths disagree on the counts", file=sys.stderr)
+        return 1
+    print(f"{'path':28} {'states':>9} {'transitions':>11} {'search s':>9} {'CPU s':>7} "
+          f"{'states/s':>9} {'peak MiB':>8}")
+    for path, label in (("plain", "plain (memo=False)"), ("memo", "memo (model_check.memo)")):
+        states, transitions, seconds, cpu, peak = figures[path]
+        print(f"{label:28} {states:9,d} {transitions:11,d} {seconds:9.2f} {cpu:7.2f} "
+              f"{states / seconds:9,.0f} {peak:8.0f}")
+    ratio = figures["plain"][2] / figures["memo"][2]
+    print(f"memo path: {ratio:.2f}x the plain path's states/s; load average after: "
+          f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    return 0
 
 
 def _extra(name: str) -> Any:
@@ -405,8 +456,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-clients", type=int, default=10, help="PAUSE-UPDATE G up to this")
     parser.add_argument("--max-requests", type=int, default=4, help="POST_FIX N up to this")
     parser.add_argument("--repeat", type=int, default=3, help="runs per line; medians shown")
+    parser.add_argument("--protocol", action="store_true",
+                        help="the protocol spec: plain path against memo path")
+    parser.add_argument("--requests", type=int, default=4, help="--protocol: POST_FIX N")
     parser.add_argument("--run", nargs="+", metavar="ARG", help=argparse.SUPPRESS)
+    parser.add_argument("--run-protocol", nargs=2, metavar="ARG", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.run_protocol:
+        print(json.dumps(_run_protocol(args.run_protocol[0], int(args.run_protocol[1]))))
+        return 0
     if args.run:
         path, name, *pairs = args.run
         params: dict[str, Any] = {}
@@ -420,6 +478,8 @@ def main(argv: list[str] | None = None) -> int:
         return setup_musil()
     if args.repeat < 1 or args.max_clients < 1 or args.max_requests < 1 or args.clients < 1:
         parser.error("--repeat, --clients, --max-clients and --max-requests must be >= 1")
+    if args.protocol:
+        return protocol(args)
     return compare(args) if args.compare else table(args)
 
 

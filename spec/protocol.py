@@ -64,6 +64,7 @@ from typing import Any, NamedTuple
 
 from model_check import (Parameter, ParameterError, Property, Spec, always, eventually, leads_to,
                          sometimes)
+from model_check.memo import Steps
 from model_check.record import mutable_record
 
 from . import labels as L
@@ -146,8 +147,7 @@ class _Work(mutable_record(State)):  # type: ignore[misc]
     __slots__ = ()
 
     def set_pc(self, p: int, label: str) -> None:
-        pc = self.pc
-        self.pc = pc[:p] + (label,) + pc[p + 1:]
+        self.set_item("pc", p, label)
 
 
 SCENARIOS = ("concurrent", "rl-loop")
@@ -289,6 +289,7 @@ class ProtocolSpec(Spec):
         self.batch = len(names) + 1
         self.reply = len(names) + 2
         self.names: tuple[str, ...] = tuple(names) + ("sched", "batch", "reply")
+        self._process = {name: p for p, name in enumerate(self.names)}
         self.programs: tuple[tuple[tuple[str, str], ...], ...] = tuple(programs) + ((),) * 3
         self.tokens: int = p["tokens"]
         self.await_after_check: bool = bool(p["await_after_check"])
@@ -332,6 +333,13 @@ class ProtocolSpec(Spec):
             L.BATCH_LOOP: self._batch_step,
             L.REPLY_LOOP: self._reply_step,
         }
+        # bits per packed value (memo_steps()): each field may take up to 2**bits distinct values
+        self._bits = dict.fromkeys(("P", "wA", "paused", "bw", "slot_done", "dead", "mixed",
+                                    "lied"), 1)
+        self._bits.update(dict.fromkeys(("cl", "rl", "slot", "nR", "wW", "version", "cancelled",
+                                         "pc", "call"), 8))
+        self._enabled = (self._tasks_enabled, self._loops_enabled, self._timer_enabled,
+                         self._cancel_enabled)
 
     # ---------------------------------------------------------------- the Spec interface
     def init_states(self) -> list[State]:
@@ -348,27 +356,53 @@ class ProtocolSpec(Spec):
         ]
 
     def actions(self, state: State) -> list[tuple[str, str]]:
-        if state.dead:  # the server process died: nothing runs any more
-            return []
-        names, pc = self.names, state.pc
-        quiet = self.quiet_timer
-        acts = [
-            (names[p], pc[p])
-            for p in range(self.sched)
-            if pc[p] not in L.BLOCKED and not (quiet and pc[p] == L.PAUSE_SLEEP)
-        ]
-        if state.Q:
-            acts.append((names[self.sched], L.SCHED_LOOP))
-        if state.bw:
-            acts.append((names[self.batch], L.BATCH_LOOP))
-        if state.RQ:
-            acts.append((names[self.reply], L.REPLY_LOOP))
-        if quiet and not acts:  # virtual time: a sleeper wakes only when nothing else can run
-            acts = [(names[p], L.PAUSE_SLEEP) for p in self.clients if pc[p] == L.PAUSE_SLEEP]
-        if state.cancelled < self.cancels:  # the environment may cancel a call in progress
-            acts += [(names[p], L.CANCEL) for p in range(self.sched)
-                     if pc[p] in _CANCELLABLE]
+        acts: list[tuple[str, str]] = []
+        for part in self._enabled:
+            acts += part(state)
         return acts
+
+    # actions() in parts that each read few fields (by attribute, so they run on a State or a
+    # record): the memo path (memo_steps()) memoizes each part on the fields it reads.
+    def _tasks_enabled(self, s: State | _Work) -> list[tuple[str, str]]:
+        if s.dead:  # the server process died: nothing runs any more
+            return []
+        names, pc = self.names, s.pc
+        quiet = self.quiet_timer
+        return [(names[p], pc[p]) for p in range(self.sched)
+                if pc[p] not in L.BLOCKED and not (quiet and pc[p] == L.PAUSE_SLEEP)]
+
+    def _loops_enabled(self, s: State | _Work) -> list[tuple[str, str]]:
+        # the scheduler, the batch runner and the reply handler
+        if s.dead:
+            return []
+        acts = []
+        if s.Q:
+            acts.append((self.names[self.sched], L.SCHED_LOOP))
+        if s.bw:
+            acts.append((self.names[self.batch], L.BATCH_LOOP))
+        if s.RQ:
+            acts.append((self.names[self.reply], L.REPLY_LOOP))
+        return acts
+
+    def _timer_enabled(self, s: State | _Work) -> list[tuple[str, str]]:
+        # virtual time: a sleeper wakes only when nothing else can run
+        if not self.quiet_timer or s.dead or self._tasks_enabled(s) or s.Q or s.bw or s.RQ:
+            return []
+        return [(self.names[p], L.PAUSE_SLEEP) for p in self.clients
+                if s.pc[p] == L.PAUSE_SLEEP]
+
+    def _cancel_enabled(self, s: State | _Work) -> list[tuple[str, str]]:
+        # the environment may cancel a call in progress
+        if self.cancels == 0 or s.dead or s.cancelled >= self.cancels:
+            return []
+        return [(self.names[p], L.CANCEL) for p in range(self.sched)
+                if s.pc[p] in _CANCELLABLE]
+
+    def memo_steps(self) -> Steps:
+        """The steps on a :class:`_Work` record, for the memo path (model_check.memo)."""
+        n = len(self.names)
+        return Steps(_Work, self._apply, self._enabled, bits=self._bits,
+                     split={"pc": n, "call": n})
 
     def task(self, action: tuple[str, str]) -> str | None:
         """A cancel is the environment's choice, never forced by fairness."""
@@ -376,18 +410,28 @@ class ProtocolSpec(Spec):
 
     def next_state(self, state: State, action: tuple[str, str]) -> State:
         name, label = action
-        p = self.names.index(name)
-        w = _Work(state)
+        p = self._process.get(name)
+        if p is None:
+            raise ValueError(f"{name!r} is not a process of {self.title}")
         if label == L.CANCEL:
             if state.pc[p] not in _CANCELLABLE or state.cancelled >= self.cancels:
                 raise ValueError(f"{name} cannot be cancelled at {state.pc[p]!r}")
+        elif state.pc[p] != label:
+            raise ValueError(f"{name} is at {state.pc[p]!r}, not {label!r}")
+        w = _Work(state)
+        self._apply(w, action)
+        return w.freeze()
+
+    def _apply(self, w: _Work, action: tuple[str, str]) -> None:
+        """One step of an enabled ``action`` on the record ``w`` (next_state checks that it
+        is enabled; the memo path takes actions only from the enabled parts)."""
+        name, label = action
+        p = self._process[name]
+        if label == L.CANCEL:
             w.cancelled += 1
             self._cancel(w, p)
-            return w.freeze()
-        if state.pc[p] != label:
-            raise ValueError(f"{name} is at {state.pc[p]!r}, not {label!r}")
-        self._step[label](w, p)
-        return w.freeze()
+        else:
+            self._step[label](w, p)
 
     def _continue_left(self, s: State) -> bool:
         """A continue call has yet to run (started or not)."""
@@ -796,7 +840,7 @@ class ProtocolSpec(Spec):
             first = queue[0]
             setattr(w, lock + "q", queue[1:])
             setattr(w, lock, first)
-            w.set_pc(first, L.RESUME[w.pc[first]])
+            w.set_pc(first, L.RESUME[w.item("pc", first)])
         else:
             setattr(w, lock, NOBODY)
 
@@ -809,7 +853,7 @@ class ProtocolSpec(Spec):
     @staticmethod
     def _notify_all(w: _Work, cond: str) -> None:
         for q in getattr(w, cond):
-            w.set_pc(q, L.RESUME[w.pc[q]])
+            w.set_pc(q, L.RESUME[w.item("pc", q)])
         setattr(w, cond, ())
 
     def _send(self, w: _Work, message: tuple[Any, ...]) -> None:
@@ -817,14 +861,15 @@ class ProtocolSpec(Spec):
 
     def _return(self, w: _Work, p: int) -> None:
         """The current call returns: move to the next call of the program, or DONE."""
-        nxt = w.call[p] + 1
-        w.call = w.call[:p] + (nxt,) + w.call[p + 1:]
+        nxt = w.item("call", p) + 1
+        w.set_item("call", p, nxt)
         prog = self.programs[p]
         w.set_pc(p, L.CALL_START[prog[nxt][0]] if nxt < len(prog) else L.DONE)
 
     def _arg(self, s: State | _Work, p: int) -> str:
         """The argument of process p's current call: an update's kind, a pause's mode."""
-        return self.programs[p][s.call[p]][1]
+        call = s.item("call", p) if isinstance(s, _Work) else s.call[p]
+        return self.programs[p][call][1]
 
     _kind = _arg
 
@@ -935,7 +980,7 @@ class ProtocolSpec(Spec):
     def _upd_turn(self, w: _Work, p: int) -> None:
         # handed the turn: `assert self._result_event is None`, then send
         k = self.comms.index(self._kind(w, p))
-        branch = "paused" if w.pc[p] == L.UPD_TURN_PAUSED else "writer"
+        branch = "paused" if w.item("pc", p) == L.UPD_TURN_PAUSED else "writer"
         if w.ci[k] not in (NOBODY, p):  # a newcomer took the free communicator first: the
             self._upd_leave(w, p, branch)   # assertion fails and the call raises
             return
@@ -973,7 +1018,7 @@ class ProtocolSpec(Spec):
             k = self.comms.index(kind)
             w.ci = w.ci[:k] + (NOBODY,) + w.ci[k + 1:]
             self._hand_turn(w, k)
-        self._upd_leave(w, p, "paused" if w.pc[p] == L.UPD_REPLIED_PAUSED else "writer")
+        self._upd_leave(w, p, "paused" if w.item("pc", p) == L.UPD_REPLIED_PAUSED else "writer")
 
     def _hand_turn(self, w: _Work, k: int) -> None:
         """``ready_queue.popleft().set()``: the first queued caller gets the turn; a cancelled
@@ -984,7 +1029,7 @@ class ProtocolSpec(Spec):
             first = w.cq[k][0]
             w.cq = w.cq[:k] + (w.cq[k][1:],) + w.cq[k + 1:]
             if first != GHOST:
-                w.set_pc(first, L.RESUME[w.pc[first]])
+                w.set_pc(first, L.RESUME[w.item("pc", first)])
                 if self.safe_communicator:
                     w.ci = w.ci[:k] + (first,) + w.ci[k + 1:]
 
@@ -1071,7 +1116,7 @@ class ProtocolSpec(Spec):
           cancel while queued to release a side leaks that side (never reached upstream: RL
           is never held across an await).
         """
-        label = w.pc[p]
+        label = w.item("pc", p)
         lock = _FIRST_ACQUIRE.get(label)
         if lock is not None:                                    # queued, first acquire
             setattr(w, lock + "q", tuple(q for q in getattr(w, lock + "q") if q != p))
@@ -1141,7 +1186,7 @@ class ProtocolSpec(Spec):
         """From 3.13, a task cancelled out of ``Condition.wait`` notifies one other waiter."""
         waiters = getattr(w, cond)
         if self.passes_notify and waiters:
-            w.set_pc(waiters[0], L.RESUME[w.pc[waiters[0]]])
+            w.set_pc(waiters[0], L.RESUME[w.item("pc", waiters[0])])
             setattr(w, cond, waiters[1:])
 
     def _cancel_left_gate(self, w: _Work, p: int) -> None:
@@ -1219,7 +1264,7 @@ class ProtocolSpec(Spec):
             if r in w.doomed:
                 w.RQ = w.RQ + (("out", r, False),)
                 continue
-            if seen not in (-1, w.version) and w.pc[r] == L.GEN_RUN:
+            if seen not in (-1, w.version) and w.item("pc", r) == L.GEN_RUN:
                 w.mixed = True   # (a cancelled request's work runs on, its output unread)
             if t + 1 == self.tokens:
                 w.RQ = w.RQ + (("out", r, True),)
@@ -1231,8 +1276,8 @@ class ProtocolSpec(Spec):
     def _reply_step(self, w: _Work, p: int) -> None:
         message, w.RQ = w.RQ[0], w.RQ[1:]
         if message[0] == "out":
-            if w.pc[message[1]] == L.GEN_RUN:   # else its caller was cancelled: unread
-                w.set_pc(message[1], L.RESUME[w.pc[message[1]]])
+            if w.item("pc", message[1]) == L.GEN_RUN:   # else its caller was cancelled: unread
+                w.set_pc(message[1], L.RESUME[w.item("pc", message[1])])
             return
         target = message[1]
         if message[4] in self.comms:            # `handle_recv`: set the call's event
@@ -1248,7 +1293,7 @@ class ProtocolSpec(Spec):
                 w.set_pc(p, L.DONE)
                 return
             target, w.slot_done = w.slot, True   # resolves whoever set the slot last
-        w.set_pc(target, L.RESUME[w.pc[target]])
+        w.set_pc(target, L.RESUME[w.item("pc", target)])
 
 
 #: Steps that may take a free CL and release it again within the step.
