@@ -107,8 +107,12 @@ def explore(make: Callable[[], Any], max_states: int = 100_000, workers: int = 1
     def fresh(schedule: Sequence[str]) -> Any:
         nonlocal steps
         h = make()
-        for name in schedule:
-            h.step(name)
+        try:
+            for name in schedule:
+                h.step(name)
+        except BaseException:   # a replay that fails still closes its loop
+            h.close()
+            raise
         steps += len(schedule)
         return h
 
@@ -124,6 +128,7 @@ def explore(make: Callable[[], Any], max_states: int = 100_000, workers: int = 1
     helper: _Helper | None = None
     fraction = 0.5  # this process's share of a split level, adapted to both sides' speed
     runs = 0
+    candidates: dict[tuple[State, str], Any] = {}
     with _collector_tuned():
         try:
             while frontier:
@@ -191,8 +196,8 @@ def explore(make: Callable[[], Any], max_states: int = 100_000, workers: int = 1
                 for h in candidates.values():
                     h.close()
                 frontier = next_frontier
-        finally:
-            for h in parked.values():
+        finally:   # on an error too: no engine is left for the garbage collector
+            for h in {id(h): h for h in [*parked.values(), *candidates.values()]}.values():
                 h.close()
             if helper is not None:
                 helper.stop()
@@ -207,8 +212,12 @@ def _replay_only(make: Callable[[], Any], max_states: int) -> Exploration:
     def fresh(schedule: Sequence[str]) -> Any:
         nonlocal steps
         h = make()
-        for name in schedule:
-            h.step(name)
+        try:
+            for name in schedule:
+                h.step(name)
+        except BaseException:   # a replay that fails still closes its loop
+            h.close()
+            raise
         steps += len(schedule)
         return h
 
@@ -261,7 +270,11 @@ def _branches(h: Any, schedule: Sequence[str], fresh: Callable[[Sequence[str]], 
     """Take every enabled step from the state ``h`` is in (reached by ``schedule``), each on
     its own engine (``h`` for the first, fresh replays for the others).  ``keep(branch,
     engine)`` says whether the engine stays open (parked); the others are closed."""
-    names = h.enabled() + [n + CANCEL_SUFFIX for n in getattr(h, "cancellable", list)()]
+    try:
+        names = h.enabled() + [n + CANCEL_SUFFIX for n in getattr(h, "cancellable", list)()]
+    except BaseException:
+        h.close()
+        raise
     out: list[Branch] = []
     if not names:
         h.close()
