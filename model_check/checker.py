@@ -62,6 +62,37 @@ def resident_memory() -> int:
         return peak if sys.platform == "darwin" else peak * 1024
 
 
+class Watch:
+    """A search's limits (``max_seconds``, ``max_memory``) and its progress reports, looked
+    at every 1024 states by the search loops of both paths."""
+
+    def __init__(self, start: float, max_seconds: float | None, max_memory: int | None,
+                 report: Callable[..., Any] | None, progress_after: float) -> None:
+        self.start = start
+        self.deadline = start + max_seconds if max_seconds is not None else float("inf")
+        self.max_memory = max_memory
+        self.limited = max_seconds is not None or max_memory is not None
+        self.report = report
+        self.next_report = start + progress_after
+        #: whether there is anything to look at (the loops skip the call otherwise)
+        self.active = self.limited or report is not None
+
+    def stop(self, states: int, transitions: int, depth: int) -> str | None:
+        """The limit that stops the search now (``"seconds"`` or ``"memory"``), or None; a
+        progress report when one is due."""
+        if self.limited:
+            if time.perf_counter() >= self.deadline:
+                return "seconds"
+            if self.max_memory is not None and resident_memory() > self.max_memory:
+                return "memory"
+        if self.report is not None:
+            now = time.perf_counter()
+            if now >= self.next_report:
+                self.report(states, transitions, depth, now - self.start)
+                self.next_report = now + 1.0
+        return None
+
+
 @dataclasses.dataclass(frozen=True)
 class Step:
     """One step of a trace: the action taken (None for the initial state) and the state after."""
@@ -574,8 +605,8 @@ def _search(
     always_left = [(p.name, p.predicate) for p in props if p.kind == "always"]
     sometimes_left = [(p.name, p.predicate) for p in props if p.kind == "sometimes"]
     limit = max_states if max_states is not None else float("inf")
-    deadline = start + max_seconds if max_seconds is not None else float("inf")
-    watch = max_seconds is not None or max_memory is not None
+    watcher = Watch(start, max_seconds, max_memory, report, progress_after)
+    watching = watcher.active
     stopped_by: str | None = None
 
     def note_new(j: int, t: Any) -> None:
@@ -614,7 +645,6 @@ def _search(
     frontier = list(range(initial))
     transitions = 0
     depth = 0
-    next_report = start + progress_after
     complete = True
     i = -1
     try:
@@ -651,18 +681,10 @@ def _search(
                 if len(states) > limit:
                     stopped_by = "states"
                     break
-                if watch and (i & 1023) == 0:
-                    if time.perf_counter() >= deadline:
-                        stopped_by = "seconds"
+                if watching and (i & 1023) == 0:
+                    stopped_by = watcher.stop(len(states), transitions, depth)
+                    if stopped_by is not None:
                         break
-                    if max_memory is not None and resident_memory() > max_memory:
-                        stopped_by = "memory"
-                        break
-                if report is not None and (i & 1023) == 0:
-                    now = time.perf_counter()
-                    if now >= next_report:
-                        report(len(states), transitions, depth, now - start)
-                        next_report = now + 1.0
             if successor_level:
                 depth += 1
             frontier = successor_level

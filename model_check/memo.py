@@ -408,7 +408,7 @@ def search(engine: Engine, spec: Any, props: Sequence[Property], check_deadlock:
            start: float) -> Outcome:
     """Breadth-first search over packed states: the same order, figures and stopping rules
     as the plain path's ``_search``."""
-    from .checker import _diagnose, resident_memory
+    from .checker import Watch, _diagnose
 
     unpack = engine.unpack
     parts = [(k, entries) for k, (_, entries) in enumerate(engine.enabled)]
@@ -423,8 +423,8 @@ def search(engine: Engine, spec: Any, props: Sequence[Property], check_deadlock:
     always_left = [(p.name, p.predicate) for p in props if p.kind == "always"]
     sometimes_left = [(p.name, p.predicate) for p in props if p.kind == "sometimes"]
     limit = max_states if max_states is not None else float("inf")
-    deadline = start + max_seconds if max_seconds is not None else float("inf")
-    watch = max_seconds is not None or max_memory is not None
+    watcher = Watch(start, max_seconds, max_memory, report, progress_after)
+    watching = watcher.active
     stopped_by: str | None = None
 
     def note_new(j: int, t: Any) -> None:
@@ -463,7 +463,6 @@ def search(engine: Engine, spec: Any, props: Sequence[Property], check_deadlock:
     frontier = list(range(initial))
     transitions = 0
     depth = 0
-    next_report = start + progress_after
     complete = True
     i = -1
     try:
@@ -516,18 +515,10 @@ def search(engine: Engine, spec: Any, props: Sequence[Property], check_deadlock:
                 if len(codes) > limit:
                     stopped_by = "states"
                     break
-                if watch and (i & 1023) == 0:
-                    if time.perf_counter() >= deadline:
-                        stopped_by = "seconds"
+                if watching and (i & 1023) == 0:
+                    stopped_by = watcher.stop(len(codes), transitions, depth)
+                    if stopped_by is not None:
                         break
-                    if max_memory is not None and resident_memory() > max_memory:
-                        stopped_by = "memory"
-                        break
-                if report is not None and (i & 1023) == 0:
-                    now = time.perf_counter()
-                    if now >= next_report:
-                        report(len(codes), transitions, depth, now - start)
-                        next_report = now + 1.0
             if successor_level:
                 depth += 1
             frontier = successor_level
